@@ -1,0 +1,7 @@
+"""``rankbygene data ...`` commands (placeholder until the data package lands)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,46 @@
+"""Entry point of the ``rankbygene`` command: mounts the sub-command groups."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from rankbygene import __version__
+
+app = typer.Typer(
+    name="rankbygene",
+    help="Gene-guided histopathology representation learning (RankByGene).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"rankbygene {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Gene-guided histopathology representation learning (RankByGene)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _mount() -> None:
+    """Attach sub-command groups; each lives in its own module."""
+    from rankbygene.cli import data as data_cli
+
+    app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
+
+
+_mount()
