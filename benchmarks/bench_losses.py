@@ -1,0 +1,91 @@
+"""Loss cost: sampled / all-triplet ranking vs the InfoNCE term, forward + backward.
+
+Run: ``.venv/bin/python benchmarks/bench_losses.py [--n 64] [--d 1024] [--threads 1]``.
+Target (issue "Gene-guided alignment training"): the sampled ranking loss costs at
+most 2x the InfoNCE term on the same batch (N=64, D=1024).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+
+import torch
+from torch.utils import benchmark
+
+from rankbygene.losses import info_nce_loss, ranking_consistency_loss
+
+logger = logging.getLogger(__name__)
+
+
+def _fwd_bwd(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    v: torch.Tensor,
+    g: torch.Tensor,
+) -> Callable[[], None]:
+    """A closure running one forward + backward pass of ``loss_fn`` on (v, g)."""
+
+    def step() -> None:
+        v.grad = None
+        g.grad = None
+        loss_fn(v, g).backward()
+
+    return step
+
+
+def run(n: int = 64, d: int = 1024, threads: int = 1, min_run_time: float = 2.0) -> dict:
+    """Time each loss (median of blocked autorange) and return times and ratios.
+
+    Args:
+        n: Batch size N.
+        d: Feature width D.
+        threads: torch intra-op threads for the timing.
+        min_run_time: Seconds of measurement per loss.
+
+    Returns:
+        ``{"n", "d", "threads", "times_us": {...}, "ratio_vs_infonce": {...}}``.
+    """
+    torch.manual_seed(0)
+    v = torch.randn(n, d, requires_grad=True)
+    g = torch.randn(n, d, requires_grad=True)
+    gen = torch.Generator().manual_seed(0)
+    losses: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+        "info_nce": lambda a, b: info_nce_loss(a, b),
+        "ranking_sampled": lambda a, b: ranking_consistency_loss(a, b, generator=gen),
+        "ranking_all": lambda a, b: ranking_consistency_loss(a, b, triplets="all"),
+        "ranking_reference_code": lambda a, b: ranking_consistency_loss(
+            a, b, generator=gen, variant="reference-code"
+        ),
+    }
+    times = {}
+    for name, fn in losses.items():
+        timer = benchmark.Timer(
+            stmt="step()", globals={"step": _fwd_bwd(fn, v, g)}, num_threads=threads
+        )
+        times[name] = timer.blocked_autorange(min_run_time=min_run_time).median * 1e6
+    base = times["info_nce"]
+    return {
+        "n": n,
+        "d": d,
+        "threads": threads,
+        "times_us": {k: round(t, 1) for k, t in times.items()},
+        "ratio_vs_infonce": {k: round(t / base, 2) for k, t in times.items()},
+    }
+
+
+def main() -> None:
+    """Command-line entry point: print the results as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--d", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--min-run-time", type=float, default=2.0)
+    args = parser.parse_args()
+    result = run(args.n, args.d, args.threads, args.min_run_time)
+    print(json.dumps(result, indent=2))  # a script, not the library: stdout is the output
+
+
+if __name__ == "__main__":
+    main()
