@@ -1,0 +1,116 @@
+"""Training curves from a run's ``metrics.csv`` (paper Fig. 7: rank accuracy over epochs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+
+from rankbygene import keys
+from rankbygene.plotting.common import new_axes, require_file, save_figure
+
+__all__ = [
+    "plot_loss_curves",
+    "plot_rank_accuracy",
+    "read_metrics",
+    "save_loss_curves",
+    "save_rank_accuracy",
+]
+
+RunsArg = str | Path | Sequence[str | Path] | Mapping[str, str | Path]
+
+
+def read_metrics(run: str | Path) -> pd.DataFrame:
+    """One row per epoch of a run's metrics.
+
+    Lightning's CSV logger writes step rows and epoch rows with NaN in the columns
+    not logged at that step; per epoch we keep the last non-missing value of each
+    column.
+
+    Args:
+        run: a run directory or its ``metrics.csv``.
+
+    Returns:
+        DataFrame indexed by ``epoch``.
+    """
+    run = Path(run)
+    path = run if run.suffix == ".csv" else run / keys.RUN_METRICS
+    require_file(path, "training metrics", f"rankbygene train --out {path.parent}")
+    df = pd.read_csv(path)
+    if "epoch" not in df.columns:
+        raise ValueError(f"{path} has no 'epoch' column; expected a rankbygene run's metrics.")
+    return df.groupby("epoch").last().sort_index()
+
+
+def _named_runs(runs: RunsArg) -> dict[str, Path]:
+    """Normalise a run, a list of runs or a name → run mapping to name → Path."""
+    if isinstance(runs, Mapping):
+        return {str(k): Path(v) for k, v in runs.items()}
+    if isinstance(runs, str | Path):
+        runs = [runs]
+    named = {}
+    for r in runs:
+        p = Path(r)
+        named[(p.parent.name if p.suffix == ".csv" else p.name) or str(p)] = p
+    return named
+
+
+def _plot_columns(
+    runs: RunsArg, match: str, ylabel: str, ax: Axes | None, exclude: str | None = None
+) -> Axes:
+    """Plot the columns whose name contains ``match`` (and not ``exclude``) per run."""
+    ax = new_axes(ax)
+    named = _named_runs(runs)
+    n_lines = 0
+    for name, run in named.items():
+        df = read_metrics(run)
+        for col in (c for c in df.columns if match in c and not (exclude and exclude in c)):
+            series = df[col].dropna()
+            if series.empty:
+                continue
+            label = col if len(named) == 1 else f"{name}: {col}"
+            ax.plot(series.index, series.to_numpy(), marker="o", ms=3, label=label)
+            n_lines += 1
+    if n_lines == 0:
+        raise ValueError(
+            f"No '*{match}*' column with values in {', '.join(map(str, named.values()))}."
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_rank_accuracy(runs: RunsArg, ax: Axes | None = None) -> Axes:
+    """Plot every ``*rank_acc*`` column of one or several runs against the epoch.
+
+    Args:
+        runs: a run dir (or its metrics.csv), a list of them, or name → run dir.
+        ax: axes to draw on; a new figure if None.
+
+    Returns:
+        The axes (``ax.figure`` is the figure).
+    """
+    ax = _plot_columns(runs, "rank_acc", "rank accuracy", ax)
+    ax.set_title("Cross-modal rank accuracy")
+    return ax
+
+
+def plot_loss_curves(runs: RunsArg, ax: Axes | None = None) -> Axes:
+    """Plot every ``train_*`` loss term of one or several runs against the epoch."""
+    ax = _plot_columns(runs, "train_", "loss", ax, exclude="rank_acc")
+    ax.set_title("Training losses")
+    return ax
+
+
+def save_rank_accuracy(runs: RunsArg, out: str | Path) -> Path:
+    """:func:`plot_rank_accuracy` written to a PNG."""
+    return save_figure(plot_rank_accuracy(runs).figure, out)
+
+
+def save_loss_curves(runs: RunsArg, out: str | Path) -> Path:
+    """:func:`plot_loss_curves` written to a PNG."""
+    return save_figure(plot_loss_curves(runs).figure, out)

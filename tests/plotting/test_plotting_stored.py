@@ -1,0 +1,96 @@
+"""Plots of stored results: rank-accuracy curves and spatial gene maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from rankbygene import keys
+from rankbygene.plotting import (
+    plot_gene_maps,
+    plot_rank_accuracy,
+    plot_spatial_expression,
+    read_metrics,
+    save_gene_maps,
+    save_loss_curves,
+    save_rank_accuracy,
+)
+from rankbygene.plotting.common import new_axes
+
+
+def _run(tmp_path: Path, name: str = "run") -> Path:
+    run = tmp_path / name
+    run.mkdir()
+    # Lightning-style CSV: epoch rows interleaved with step rows holding NaN.
+    rows = []
+    for e in range(3):
+        losses = {"train_total": 3.0 - e, "train_ranking": 1.0 / (e + 1)}
+        accs = {"rank_acc_paper": 0.5 + 0.1 * e, "val_rank_acc_full": 0.55 + 0.1 * e}
+        rows.append({"epoch": e, "step": 2 * e, **losses})
+        rows.append({"epoch": e, "step": 2 * e + 1, **accs})
+    pd.DataFrame(rows).to_csv(run / keys.RUN_METRICS, index=False)
+    return run
+
+
+def _eval_dir(tmp_path: Path, name: str, noise: float) -> Path:
+    rng = np.random.default_rng(0)
+    n, genes = 30, ["FASN", "ERBB2"]
+    target = rng.normal(size=(n, 2)).astype(np.float32)
+    adata = ad.AnnData(np.zeros((n, 2), dtype=np.float32))
+    adata.var_names = genes
+    adata.obs_names = [f"b{i}" for i in range(n)]
+    adata.layers[keys.LAYER_TARGET] = target
+    adata.layers[keys.LAYER_PREDICTED] = target + noise * rng.normal(size=(n, 2)).astype(np.float32)
+    adata.obsm[keys.OBSM_SPATIAL] = rng.uniform(0, 500, size=(n, 2))
+    out = tmp_path / name / keys.PREDICTIONS_DIR
+    out.mkdir(parents=True)
+    adata.write_h5ad(out / f"s1{keys.ST_SUFFIX}")
+    return tmp_path / name
+
+
+def test_read_metrics_collapses_step_rows(tmp_path: Path) -> None:
+    df = read_metrics(_run(tmp_path))
+    assert df.index.tolist() == [0, 1, 2]
+    assert df["rank_acc_paper"].tolist() == pytest.approx([0.5, 0.6, 0.7])
+    assert df["train_total"].tolist() == [3.0, 2.0, 1.0]
+
+
+def test_rank_accuracy_plots_every_rank_column(tmp_path: Path) -> None:
+    ax = plot_rank_accuracy(_run(tmp_path))
+    labels = sorted(line.get_label() for line in ax.get_lines())
+    assert labels == ["rank_acc_paper", "val_rank_acc_full"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0, 1, 2])
+    given = new_axes()
+    assert plot_rank_accuracy({"a": _run(tmp_path, "a")}, ax=given) is given
+    out = save_rank_accuracy(_run(tmp_path, "b"), tmp_path / "fig" / "rank.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert save_loss_curves(tmp_path / "b", tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_missing_metrics_names_train_command(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="rankbygene train"):
+        plot_rank_accuracy(tmp_path / "missing")
+
+
+def test_spatial_maps_truth_vs_methods(tmp_path: Path) -> None:
+    good, bad = _eval_dir(tmp_path, "good", 0.1), _eval_dir(tmp_path, "bad", 5.0)
+    ax = plot_spatial_expression(good, "s1", "FASN")
+    assert "PCC 0.9" in ax.get_title()
+    fig = plot_gene_maps({"good": good, "bad": bad}, "s1", ["FASN", "ERBB2"])
+    assert len([a for a in fig.axes if a.get_title()]) == 6  # 2 genes x (truth + 2 methods)
+    titles = [a.get_title() for a in fig.axes]
+    assert "FASN: measured" in titles and any(t.startswith("ERBB2: bad") for t in titles)
+    png = save_gene_maps([good], "s1", ["FASN"], tmp_path / "maps.png")
+    assert png.stat().st_size > 1000
+
+
+def test_spatial_errors(tmp_path: Path) -> None:
+    good = _eval_dir(tmp_path, "good", 0.1)
+    with pytest.raises(FileNotFoundError, match="rankbygene evaluate genes"):
+        plot_spatial_expression(good, "s9", "FASN")
+    with pytest.raises(ValueError, match="'MYC' is not in the panel"):
+        plot_spatial_expression(good, "s1", "MYC")
