@@ -1,5 +1,12 @@
 """Evaluation of learned features: gene-expression prediction metrics, probes and pipelines."""
 
+from rankbygene.evaluation.genes import (
+    GeneEvalConfig,
+    GeneEvaluation,
+    evaluate_genes,
+    run_gene_evaluation,
+    write_gene_evaluation,
+)
 from rankbygene.evaluation.metrics import gene_metrics, mean_std, pearson_per_gene
 from rankbygene.evaluation.probes import (
     MLPProbe,
@@ -14,16 +21,21 @@ from rankbygene.evaluation.probes import (
 from rankbygene.evaluation.retrieval import retrieval_predict
 
 __all__ = [
+    "GeneEvalConfig",
+    "GeneEvaluation",
     "MLPProbe",
     "MLPProbeConfig",
     "RidgeProbeConfig",
     "cross_fit_mlp",
+    "evaluate_genes",
     "fit_ridge_probe",
     "gene_metrics",
     "make_folds",
     "mean_std",
     "pearson_per_gene",
     "retrieval_predict",
+    "run_gene_evaluation",
     "select_best_epoch",
     "train_mlp_probe",
+    "write_gene_evaluation",
 ]

@@ -218,11 +218,13 @@ def update_summary(
     return out
 
 
-def assert_same_spots(features: FeatureFile, barcodes: Iterable[str], sample_id: str) -> None:
+def assert_same_spots(
+    features: FeatureFile | np.ndarray, barcodes: Iterable[str], sample_id: str
+) -> None:
     """Check that a feature file covers the dataset's spots in the dataset's order.
 
     Args:
-        features: the sample's feature file.
+        features: the sample's feature file, or its barcodes.
         barcodes: the dataset's barcodes for the sample (``obs_names``).
         sample_id: for the error message.
 
@@ -230,10 +232,11 @@ def assert_same_spots(features: FeatureFile, barcodes: Iterable[str], sample_id:
         ValueError: naming the sample, the first mismatch and the fix.
     """
     expected = np.asarray([str(b) for b in barcodes])
-    got = np.asarray(features.barcodes)
+    is_file = isinstance(features, FeatureFile)
+    got = np.asarray([str(b) for b in (features.barcodes if is_file else features)])
     if got.shape == expected.shape and bool(np.all(got == expected)):
         return
-    where = features.path if features.path is not None else "the feature file"
+    where = features.path if is_file and features.path is not None else "the features"
     if got.shape != expected.shape:
         detail = f"{len(got)} spots in {where} but {len(expected)} in the dataset"
     else:
