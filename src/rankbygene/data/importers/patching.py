@@ -166,6 +166,8 @@ class TiledTiffReader:
         self._tile_h, self._tile_w = int(page.tilelength), int(page.tilewidth)
         self._n_tiles_x = math.ceil(self.shape[1] / self._tile_w)
         self._n_tiles_y = math.ceil(self.shape[0] / self._tile_h)
+        self.tiles_decoded = 0
+        """Tiles decoded so far (lets callers check that a slide is not read whole)."""
 
     @staticmethod
     def supports(page: tifffile.TiffPage) -> bool:
@@ -199,6 +201,7 @@ class TiledTiffReader:
         for data, index in fh.read_segments(offsets, counts, indices, sort=True):
             if data is None or len(data) == 0:
                 continue  # sparse tile: leave the background white
+            self.tiles_decoded += 1
             segment, _, _ = page.decode(
                 data, index, jpegtables=page.jpegtables, jpegheader=page.jpegheader
             )
@@ -256,7 +259,7 @@ def _open_tiff(path: Path) -> RegionReader:
             page = tif.pages.first
             tiled = TiledTiffReader.supports(page)
             memmappable = bool(page.is_memmappable) and not page.is_tiled
-    except (tifffile.TiffFileError, OSError, ValueError) as exc:
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
         raise ValueError(
             f"image {path}: cannot be read as TIFF ({exc}); check the file is a complete "
             "TIFF (re-export it) or pass a JPEG/PNG."
@@ -321,8 +324,8 @@ def window_size_px(patch_um: float, um_per_px: float) -> int:
 def window_origins(centers_xy: np.ndarray, window_px: int) -> np.ndarray:
     """Top-left corner of the ``window_px`` window centred on each spot.
 
-    The centre pixel of an even window is the lower-right of the middle four, the same
-    convention as ``round(c - window / 2)`` with halves rounded up.
+    Pixel ``i`` covers ``[i, i + 1)``, so the window ``[x0, x0 + window)`` is centred on
+    ``x0 + window / 2``; ``x0 = round(c - window / 2)`` (halves up) is the closest.
 
     Shape:
         centers_xy ``(N, 2)`` float (x, y); output ``(N, 2)`` int64 (x0, y0).
