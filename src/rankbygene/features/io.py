@@ -170,7 +170,11 @@ def read_features(path: str | Path) -> FeatureFile:
             barcodes = np.array([], dtype=str)
         attrs: dict[str, Any] = {}
         for name, value in f.attrs.items():
-            attrs[name] = value.decode() if isinstance(value, bytes) else value
+            if isinstance(value, bytes):
+                value = value.decode()
+            elif isinstance(value, np.generic):
+                value = value.item()
+            attrs[name] = value
     if isinstance(attrs.get(keys.FEAT_ATTR_TRANSFORM), str) and attrs[keys.FEAT_ATTR_TRANSFORM]:
         attrs[keys.FEAT_ATTR_TRANSFORM] = json.loads(attrs[keys.FEAT_ATTR_TRANSFORM])
     if attrs.get(keys.FEAT_ATTR_SOURCE_RUN) == "":
