@@ -101,15 +101,16 @@ def counts_to_csr(X: Any, source: str) -> sp.csr_matrix:
     Shape:
         X ``(N, G)``; output ``(N, G)`` CSR.
     """
+    dtype = X.dtype if sp.issparse(X) else np.asarray(X).dtype
+    if dtype.kind not in "biuf":
+        raise ValueError(
+            f"{source}: counts have dtype {dtype}; expected numbers. Check that the counts "
+            "table has one header row and one row-name column, and no text cells."
+        )
     mat = sp.csr_matrix(X, copy=True) if sp.issparse(X) else sp.csr_matrix(np.asarray(X))
     if mat.ndim != 2:
         raise ValueError(f"{source}: counts must be a 2-D spots x genes matrix.")
     data = mat.data
-    if data.dtype.kind not in "iuf":
-        raise ValueError(
-            f"{source}: counts have dtype {data.dtype}; expected numbers. Check that the "
-            "counts file has one header row and one row name column."
-        )
     if data.dtype.kind == "f":
         n_bad = int((~np.isfinite(data)).sum())
         if n_bad:
