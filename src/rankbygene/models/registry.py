@@ -1,0 +1,206 @@
+"""Encoder registry: ``create_encoder(name, weights=None)`` and ``list_encoders()``.
+
+Registered names carry their architecture, default eval transform and hub id. Any
+other name that timm knows (``"timm/<name>"`` or a plain timm name) is built by timm
+with its classifier removed and timm's own data config as transform.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import timm
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torch import nn
+
+from rankbygene.models.checkpoint import load_weights
+from rankbygene.models.ctranspath import build_ctranspath
+from rankbygene.models.encoders import (
+    RESNET50_TRUNC_DIM,
+    Encoder,
+    build_densenet121,
+    build_resnet50_trunc,
+    build_timm,
+    build_tiny,
+    build_uni,
+)
+from rankbygene.models.transform import EncoderTransform
+
+logger = logging.getLogger(__name__)
+
+TIMM_PREFIX = "timm/"
+HUB_WEIGHTS = "hub"
+IMAGENET_224 = EncoderTransform(224, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How to build one registered encoder.
+
+    Attributes:
+        name: Registry name.
+        build: ``build(pretrained_id, **kwargs) -> backbone`` (pooled (B, D) output).
+        transform: Default eval transform.
+        embed_dim: Pooled feature width, or None to read ``backbone.num_features``.
+        hub_id: timm/hub id of the pretrained weights (``weights="hub"``), if any.
+        ignore_prefixes: Checkpoint key prefixes the architecture drops on purpose.
+        description: One line for listings.
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    transform: EncoderTransform
+    embed_dim: int | None = None
+    hub_id: str | None = None
+    ignore_prefixes: tuple[str, ...] = ()
+    description: str = ""
+
+
+_REGISTRY: dict[str, EncoderSpec] = {}
+
+
+def register_encoder(spec: EncoderSpec) -> None:
+    """Add an encoder to the registry (replacing one of the same name)."""
+    _REGISTRY[spec.name] = spec
+
+
+for _spec in (
+    EncoderSpec(
+        "uni",
+        build_uni,
+        # UNI's model card: resize 224, ImageNet normalisation
+        IMAGENET_224,
+        embed_dim=1024,
+        hub_id="hf-hub:MahmoodLab/UNI",
+        description="UNI ViT-L/16 (Chen et al. 2024), the paper's backbone; gated on the hub",
+    ),
+    EncoderSpec(
+        "ctranspath",
+        build_ctranspath,
+        IMAGENET_224,
+        embed_dim=768,
+        description="CTransPath Swin-T with conv stem (Wang et al. 2022); local weights only",
+    ),
+    EncoderSpec(
+        "resnet50-trunc",
+        build_resnet50_trunc,
+        IMAGENET_224,
+        embed_dim=RESNET50_TRUNC_DIM,
+        hub_id="resnet50.tv_in1k",
+        # a full ResNet-50 checkpoint loads: the dropped stage and classifier are ignored
+        ignore_prefixes=("layer4", "fc"),
+        description="ImageNet ResNet-50 up to layer3, 1024-d (CLAM/HEST convention)",
+    ),
+    EncoderSpec(
+        "densenet121",
+        build_densenet121,
+        IMAGENET_224,
+        embed_dim=1024,
+        hub_id="densenet121.tv_in1k",
+        description="ImageNet DenseNet-121 (ST-Net backbone)",
+    ),
+    EncoderSpec(
+        "tiny",
+        build_tiny,
+        EncoderTransform(64, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD),
+        embed_dim=128,
+        description="4-block CNN, 128-d, for tests and CPU runs (any input size)",
+    ),
+):
+    register_encoder(_spec)
+
+
+def list_encoders() -> list[str]:
+    """Names of the registered encoders (any timm name works too)."""
+    return sorted(_REGISTRY)
+
+
+def get_encoder_spec(name: str) -> EncoderSpec:
+    """The spec of a registered name, or a generic timm spec for a timm model name.
+
+    Raises:
+        ValueError: unknown name, listing the registered ones.
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    arch = name.removeprefix(TIMM_PREFIX)
+    if timm.is_model(arch):
+
+        def build(pretrained_id: str | None = None, **kwargs: Any) -> nn.Module:
+            return build_timm(arch, pretrained_id, **kwargs)
+
+        # the transform comes from timm's data config once the model exists
+        return EncoderSpec(name, build, IMAGENET_224, hub_id=arch, ignore_prefixes=())
+    raise ValueError(
+        f"unknown encoder {name!r}; use one of {list_encoders()} or a timm model name "
+        "('timm/<name>', see timm.list_models())."
+    )
+
+
+def _timm_transform(backbone: nn.Module) -> EncoderTransform:
+    """Eval transform from timm's data config of ``backbone``."""
+    cfg = timm.data.resolve_model_data_config(backbone)
+    return EncoderTransform(int(cfg["input_size"][-1]), cfg["mean"], cfg["std"])
+
+
+def _build_from_hub(spec: EncoderSpec, kwargs: dict[str, Any]) -> nn.Module:
+    """Build with pretrained hub weights, failing loudly instead of random init."""
+    if spec.hub_id is None:
+        raise ValueError(
+            f"encoder {spec.name!r} has no hub id; download its weights and pass the local "
+            "file as weights=PATH."
+        )
+    try:
+        return spec.build(spec.hub_id, **kwargs)
+    # downloads fail with many exception types (network, auth, hub client errors)
+    except Exception as err:
+        raise RuntimeError(
+            f"could not fetch the weights of {spec.name!r} from the hub ({spec.hub_id}): {err}. "
+            "Download the weights (log in and accept the model's terms if it is gated) and "
+            "pass the local file as weights=PATH."
+        ) from err
+
+
+def create_encoder(name: str, weights: str | Path | None = None, **kwargs: Any) -> Encoder:
+    """Build an encoder by name, with random, local or hub weights.
+
+    Args:
+        name: A registered name (:func:`list_encoders`) or a timm model name,
+            optionally prefixed ``"timm/"``.
+        weights: None (random init: tests, training from scratch), a local weights
+            file (safetensors or a torch state dict, loaded strictly), or ``"hub"``
+            (download through timm; needs network and, for gated models, a login).
+        **kwargs: Extra architecture arguments passed to the builder
+            (``timm.create_model`` keywords, e.g. ``img_size``).
+
+    Returns:
+        The :class:`Encoder`; its forward maps (B, 3, H, W) normalised images to
+        (B, embed_dim).
+
+    Raises:
+        ValueError: unknown name, no hub id, or weights that do not fit.
+        FileNotFoundError: the weights file does not exist.
+        RuntimeError: hub download failed (never falls back to random weights).
+    """
+    spec = get_encoder_spec(name)
+    if weights is not None and str(weights) == HUB_WEIGHTS:
+        backbone = _build_from_hub(spec, kwargs)
+    else:
+        if weights is not None and not Path(weights).is_file():
+            raise FileNotFoundError(
+                f"weights file {weights} for encoder {name!r} does not exist; pass an "
+                f"existing local file, or weights={HUB_WEIGHTS!r} to download."
+            )
+        backbone = spec.build(None, **kwargs)
+        if weights is not None:
+            load_weights(backbone, weights, name, spec.ignore_prefixes)
+    transform = spec.transform if name in _REGISTRY else _timm_transform(backbone)
+    if isinstance(kwargs.get("img_size"), int):
+        transform = EncoderTransform(kwargs["img_size"], transform.mean, transform.std)
+    embed_dim = spec.embed_dim if spec.embed_dim is not None else backbone.num_features
+    logger.debug("built encoder %s (%d-d, weights=%s)", name, embed_dim, weights)
+    return Encoder(backbone, name, embed_dim, transform, build_kwargs=kwargs, hub_id=spec.hub_id)
