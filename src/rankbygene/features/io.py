@@ -71,6 +71,12 @@ class FeatureFile:
         return str(self.attrs.get(keys.FEAT_ATTR_ENCODER, ""))
 
     @property
+    def name(self) -> str:
+        """Display name: the source run directory's name, else the encoder's."""
+        run = self.source_run
+        return Path(run).name if run else self.encoder
+
+    @property
     def source_run(self) -> str | None:
         """Training run directory the encoder came from (None for a frozen encoder)."""
         return self.attrs.get(keys.FEAT_ATTR_SOURCE_RUN)

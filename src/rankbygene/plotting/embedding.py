@@ -110,7 +110,7 @@ def plot_feature_tsne(
     ax.legend(*sc.legend_elements(), title="expr. cluster", fontsize=7, loc="best")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"t-SNE of {feats.encoder or 'features'} ({feats.sample_id})", fontsize=9)
+    ax.set_title(f"t-SNE of {feats.name or 'features'} ({feats.sample_id})", fontsize=9)
     return ax
 
 

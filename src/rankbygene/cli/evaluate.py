@@ -1,0 +1,77 @@
+"""``rankbygene evaluate ...``: evaluation commands (``genes``: expression prediction)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from rankbygene import keys
+
+app = typer.Typer(no_args_is_help=True, help="Evaluate features.")
+
+
+def _ids(value: str) -> list[str]:
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+@app.command("genes")
+def genes(
+    data: Path = typer.Option(..., "--data", help="Dataset directory (HEST-1k layout)."),
+    features: Path = typer.Option(..., "--features", help="Features dir (rankbygene extract)."),
+    train_samples: str = typer.Option(..., "--train-samples", help="Comma list of sample ids."),
+    test_samples: str = typer.Option(..., "--test-samples", help="Comma list of sample ids."),
+    out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
+    panel: str = typer.Option(None, "--panel", help="top250 | hvg50 | topN | FILE [top250]."),
+    gene_list: str = typer.Option(None, "--gene-list", help="Gene list (with topN: within)."),
+    probe: str = typer.Option(None, "--probe", help="mlp | ridge | both [mlp]."),
+    epochs: int = typer.Option(None, "--epochs", help="MLP probe epochs [20]."),
+    folds: int = typer.Option(None, "--folds", help="Folds over the training set [5]."),
+    fold_unit: str = typer.Option(None, "--fold-unit", help="spots | samples [spots]."),
+    batch_size: int = typer.Option(None, "--batch-size", help="MLP probe batch size [64]."),
+    lr: float = typer.Option(None, "--lr", help="MLP probe learning rate [1e-4]."),
+    seed: int = typer.Option(None, "--seed", help="Random seed [0]."),
+    config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
+) -> None:
+    """Predict gene expression from frozen features (paper MLP probe and/or HEST ridge)."""
+    from rankbygene.evaluation import GeneEvalConfig, evaluate_genes
+
+    try:
+        cfg = (
+            GeneEvalConfig.from_dict(yaml.safe_load(config.read_text()) or {})
+            if config
+            else (GeneEvalConfig())
+        )
+        mlp_over: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "epochs": epochs,
+                "folds": folds,
+                "fold_unit": fold_unit,
+                "batch_size": batch_size,
+                "lr": lr,
+                "seed": seed,
+            }.items()
+            if v is not None
+        }
+        top: dict[str, Any] = {
+            k: v
+            for k, v in {"panel": panel, "gene_list": gene_list, "probe": probe}.items()
+            if v is not None
+        }
+        ridge = replace(cfg.ridge, seed=seed) if seed is not None else cfg.ridge
+        cfg = replace(cfg, mlp=replace(cfg.mlp, **mlp_over), ridge=ridge, **top)
+        res = evaluate_genes(
+            data, features, _ids(train_samples), _ids(test_samples), config=cfg, out=out
+        )
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from err
+    pcc = res["summary"]["pcc"]
+    typer.echo(
+        f"PCC {pcc['mean']:.4f} ± {pcc['std']:.4f} ({res['primary_probe']} probe, "
+        f"{len(res['genes'])} genes); results in {out / keys.RESULTS_JSON}"
+    )

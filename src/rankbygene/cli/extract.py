@@ -1,0 +1,66 @@
+"""``rankbygene extract``: frozen-encoder spot features → ``FEATS/{id}.h5``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from rankbygene import keys
+
+logger = logging.getLogger(__name__)
+
+
+def _ids(value: str | None) -> list[str] | None:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else None
+
+
+def extract(
+    data: Path = typer.Option(..., "--data", help="Dataset directory (HEST-1k layout)."),
+    out: Path = typer.Option(..., "--out", help="Features directory to write ({id}.h5)."),
+    run: Path = typer.Option(None, "--run", help="Training run: use its teacher backbone."),
+    encoder: str = typer.Option(None, "--encoder", help="Registered encoder (tiny, uni, ...)."),
+    weights: str = typer.Option(None, "--weights", help="Local weights for --encoder, or 'hub'."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Patches per forward pass."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader workers reading patches."),
+    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (stored as float32)."),
+    channels_last: bool = typer.Option(
+        True, "--channels-last/--no-channels-last", help="NHWC memory format."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Re-extract existing samples."),
+    samples: str = typer.Option(None, "--samples", help="Comma list of sample ids [all]."),
+    write_obsm: bool = typer.Option(
+        False, "--write-obsm", help="Also write AnnData copies with obsm['X_<name>'] to OUT/st."
+    ),
+) -> None:
+    """Embed every spot patch with a frozen encoder (a run's teacher or a baseline)."""
+    from rankbygene.features import extract_features
+    from rankbygene.models import create_encoder, load_encoder
+
+    if (run is None) == (encoder is None):
+        raise typer.BadParameter("give exactly one of --run RUN or --encoder NAME.")
+    if run is not None and weights is not None:
+        raise typer.BadParameter("--weights goes with --encoder; a run carries its own weights.")
+    try:
+        if run is not None:
+            enc = load_encoder(run / keys.RUN_ENCODER_DIR)
+        else:
+            enc = create_encoder(encoder, weights=weights)
+        paths = extract_features(
+            data,
+            enc,
+            out,
+            sample_ids=_ids(samples),
+            batch_size=batch_size,
+            num_workers=workers,
+            bf16=bf16,
+            channels_last=channels_last,
+            overwrite=overwrite,
+            source_run=run,
+            write_obsm=write_obsm,
+        )
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from err
+    typer.echo(f"Features of {len(paths)} samples in {out}")
