@@ -39,8 +39,10 @@ def main(
 def _mount() -> None:
     """Attach sub-command groups; each lives in its own module."""
     from rankbygene.cli import data as data_cli
+    from rankbygene.cli import train as train_cli
 
     app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
+    app.command("train")(train_cli.train)
 
 
 _mount()

@@ -1,0 +1,50 @@
+"""Callbacks: one ``metrics.csv`` row per epoch with every logged term."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+
+_PREFIXES = ("train_", "val_", "momentum")
+
+
+class EpochMetricsCSV(L.Callback):
+    """Write ``metrics.csv``: epoch, each loss term, rank accuracies, throughput.
+
+    Rows of epochs at or after the current one are replaced, so a resumed run leaves
+    one row per epoch. Written atomically (temp file + rename) by rank 0 only.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._start = 0.0
+        self._spots = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+        self._spots = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._spots += int(batch["expr"].shape[0])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        seconds = time.perf_counter() - self._start
+        row: dict[str, float] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        for key, value in sorted(trainer.callback_metrics.items()):
+            if key.startswith(_PREFIXES):
+                row[key] = float(value)
+        row["epoch_seconds"] = seconds
+        row["spots_per_second"] = self._spots * trainer.world_size / max(seconds, 1e-9)
+        table = pd.read_csv(self.path) if self.path.exists() else pd.DataFrame()
+        if len(table):
+            table = table[table["epoch"] < trainer.current_epoch]
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        tmp = self.path.with_suffix(".csv.tmp")
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, self.path)

@@ -1,0 +1,144 @@
+"""Typed training configuration, loadable from and saved to YAML.
+
+The CLI builds a :class:`TrainConfig`; the library never sees argparse. Defaults
+follow the paper (METHOD.md §4); a method may override a few of them (BLEEP uses a
+256-d projection and τ = 1), which is applied by :func:`resolve_config` so that the
+``config.yaml`` written into a run directory is exactly what ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+Precision = Literal["32", "32-true", "bf16-mixed", "16-mixed"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Field comments give the paper's value.
+
+    Attributes:
+        data: Dataset directory in the HEST-1k layout.
+        out: Run directory to create (config, checkpoints, metrics, encoder).
+        method: ``rankbygene``, ``hest-ft`` or ``bleep``.
+        encoder: Encoder registry name (``tiny``, ``uni``, ``resnet50-trunc``, a timm name...).
+        weights: Local weights file for the encoder (or ``hub``); None = random init.
+        train_samples: Sample ids used for training (None = every sample).
+        val_samples: Explicit validation sample ids (taken out of the training ids).
+        val_split: Automatic validation hold-out when ``val_samples`` is not given:
+            ``patient`` (one whole patient), ``section`` (one sample) or ``none``.
+        panel: Gene panel spec (``top250``, ``hvg50``, ``topN``, or a gene-list file path).
+        gene_list: Optional gene-list file; with ``panel=topN`` picks the top N within it.
+        target_sum: Library-size normalisation target (scanpy convention 1e4).
+        smooth: Spatial smoothing of expression over array neighbours (paper: on).
+        epochs: Training epochs (paper: 100).
+        batch_size: Spots per batch and per device (paper: 64).
+        lr_image: Adam learning rate of backbone + projection head (paper: 1e-4).
+        lr_gene: Adam learning rate of the gene encoder (paper: 1e-3).
+        proj_dim: Projection / gene embedding size (paper: 1024; BLEEP: 256).
+        temperature: Contrastive temperature τ (paper: 0.1; BLEEP: 1.0).
+        symmetric: Average image→gene and gene→image InfoNCE.
+        lambda_rank: Weight λ1 of the ranking loss (paper: 5).
+        lambda_dist: Weight λ2 of the distillation loss (paper: 1).
+        triplets: ``sampled`` (paper's acceleration) or ``all``.
+        ranking_variant: ``paper`` or ``reference-code`` (METHOD.md §8).
+        stop_gradient: Treat gene similarities as targets in the ranking loss.
+        distill: Distillation kind: ``mse`` (paper), ``cosine``, ``infonce``.
+        ema_every: EMA teacher update after every ``step`` (paper) or ``epoch``.
+        momentum_start: EMA momentum at the start of the cosine schedule (0.96).
+        momentum_end: EMA momentum at the end (1.0).
+        student_augment: ``strong``, ``weak`` or ``none``; None = the method's default.
+        freeze_backbone: Train heads only; backbone features are computed once and cached.
+        train_last_blocks: Train only the last k backbone blocks (None = all).
+        precision: Lightning precision (``32``, ``bf16-mixed``, ``16-mixed``).
+        accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
+        devices: Number of devices (DDP when > 1).
+        num_nodes: Number of machines.
+        strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``...).
+        num_workers: DataLoader workers.
+        preload: Load all patches of the training samples into memory (small data).
+        checkpoint_every: Save a checkpoint every N epochs (``last.ckpt`` always).
+        seed: Global seed; CPU runs are deterministic for a seed.
+        resume: Continue from ``out/checkpoints/last.ckpt``.
+    """
+
+    data: str = ""
+    out: str = ""
+    method: str = "rankbygene"
+    encoder: str = "tiny"
+    weights: str | None = None
+    train_samples: list[str] | None = None
+    val_samples: list[str] | None = None
+    val_split: Literal["patient", "section", "none"] = "patient"
+    panel: str = "top250"
+    gene_list: str | None = None
+    target_sum: float = 1e4
+    smooth: bool = True
+    epochs: int = 100
+    batch_size: int = 64
+    lr_image: float = 1e-4
+    lr_gene: float = 1e-3
+    proj_dim: int | None = None
+    temperature: float | None = None
+    symmetric: bool = False
+    lambda_rank: float = 5.0
+    lambda_dist: float = 1.0
+    triplets: Literal["sampled", "all"] = "sampled"
+    ranking_variant: Literal["paper", "reference-code"] = "paper"
+    stop_gradient: bool = True
+    distill: Literal["mse", "cosine", "infonce"] = "mse"
+    ema_every: Literal["step", "epoch"] = "step"
+    momentum_start: float = 0.96
+    momentum_end: float = 1.0
+    student_augment: Literal["strong", "weak", "none"] | None = None
+    freeze_backbone: bool = False
+    train_last_blocks: int | None = None
+    precision: str = "32"
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    num_workers: int = 0
+    preload: bool = True
+    checkpoint_every: int = 1
+    seed: int = 0
+    resume: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML-safe)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, refusing unknown keys (a typo must not be silently ignored)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown training config key(s) {unknown}; valid keys are {sorted(known)}."
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Read a YAML file written by :meth:`to_yaml` or by hand."""
+        with open(path) as handle:
+            values = yaml.safe_load(handle) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: a training config must be a YAML mapping.")
+        return cls.from_dict(values)
+
+    def to_yaml(self, path: str | Path) -> None:
+        """Write the config as YAML."""
+        with open(path, "w") as handle:
+            yaml.safe_dump(self.to_dict(), handle, sort_keys=False)
+
+    def updated(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

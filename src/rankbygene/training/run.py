@@ -1,0 +1,229 @@
+"""``train(config)``: one training run from a dataset directory to a run directory.
+
+Run directory (``keys.RUN_*``): ``config.yaml`` (resolved), ``genes.txt`` (panel),
+``checkpoints/`` (every N epochs and ``last.ckpt``), ``metrics.csv`` (per epoch),
+``encoder/`` (downstream backbone as safetensors + card) and ``heads.safetensors``
+(image head + gene encoder, for retrieval-based prediction).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from safetensors.torch import load_file, save_file
+
+from rankbygene import keys
+from rankbygene.data import STDataset, read_dataset
+from rankbygene.methods import get_method
+from rankbygene.models import MLPHead, load_encoder, save_encoder
+from rankbygene.training.callbacks import EpochMetricsCSV
+from rankbygene.training.config import TrainConfig
+from rankbygene.training.data import (
+    SpotDataModule,
+    SpotTensorDataset,
+    build_spot_table,
+    choose_validation,
+    select_training_panel,
+)
+from rankbygene.training.module import AlignmentModule
+
+logger = logging.getLogger(__name__)
+
+HEADS_FILE = "heads.safetensors"
+HEADS_CARD = "heads.json"
+
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """Apply the method's defaults to unset fields and validate the rest."""
+    method = get_method(config.method)
+    values = {k: v for k, v in method.defaults.items() if getattr(config, k) is None}
+    config = config.updated(**values)
+    if not config.data:
+        raise ValueError("No dataset given: pass --data DIR (a HEST-layout directory).")
+    if not config.out:
+        raise ValueError("No run directory given: pass --out RUN.")
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be ≥ 1, got {config.epochs}.")
+    if config.batch_size < 3:
+        raise ValueError(f"batch_size must be ≥ 3 (a triplet needs 3 spots), got {config.batch_size}.")
+    return config
+
+
+def _check_resume_panel(out: Path, genes: list[str]) -> None:
+    saved = (out / keys.RUN_GENES).read_text().split()
+    if saved != genes:
+        raise ValueError(
+            f"{out / keys.RUN_GENES}: the run was trained on {len(saved)} genes but the data now "
+            f"gives a panel of {len(genes)} ({len(set(saved) ^ set(genes))} differ). Resume with "
+            "the same --data, --train-samples and --panel, or start a new --out."
+        )
+
+
+def _cache_features(module: AlignmentModule, ds: SpotTensorDataset, batch: int) -> torch.Tensor:
+    """Backbone features of every spot, once (frozen backbone). Shape: (N, embed_dim)."""
+    feats = []
+    module.backbone.eval()
+    with torch.inference_mode():
+        for start in range(0, len(ds), batch):
+            idx = list(range(start, min(start + batch, len(ds))))
+            images = ds.__getitems__(idx)["image"]
+            feats.append(module.backbone_features(module.backbone, images))
+    return torch.cat(feats).clone()
+
+
+def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
+    """Train one method and export its encoder. Returns the run directory.
+
+    Args:
+        config: The run's settings; method defaults fill unset fields.
+        callbacks: Extra Lightning callbacks (early stopping, loggers' hooks...).
+
+    Raises:
+        ValueError: empty training split, batch larger than the data, a panel that
+            differs from the run being resumed, unknown samples.
+    """
+    config = resolve_config(config)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    out = Path(config.out)
+    dataset: STDataset = read_dataset(config.data)
+    train_ids = list(config.train_samples or dataset.ids)
+    unknown = sorted(set(train_ids) - set(dataset.ids))
+    if unknown:
+        raise ValueError(
+            f"Training sample(s) {unknown} are not in {config.data}; known: {dataset.ids}."
+        )
+    fit_ids, val_ids = choose_validation(
+        dataset, train_ids, config.val_samples, config.val_split, config.seed
+    )
+    if not fit_ids:
+        raise ValueError(
+            "The training split is empty after holding out validation samples "
+            f"{val_ids}; pass more --train-samples or --val-split none."
+        )
+    genes = select_training_panel(dataset, fit_ids, config.panel, config.gene_list)
+    if config.resume:
+        if not (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).exists():
+            raise ValueError(f"--resume: no {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT} in {out}.")
+        _check_resume_panel(out, genes)
+    elif (out / keys.RUN_CONFIG).exists():
+        raise ValueError(f"{out} already holds a run; pass --resume or choose another --out.")
+
+    common = {"target_sum": config.target_sum, "smooth": config.smooth, "preload": config.preload}
+    train_table = build_spot_table(dataset, fit_ids, genes, **common)
+    if len(train_table) < config.batch_size:
+        raise ValueError(
+            f"batch size {config.batch_size} is larger than the {len(train_table)} training "
+            f"spots of {fit_ids}; pass --batch-size {len(train_table)} or fewer."
+        )
+    val_table = build_spot_table(dataset, val_ids, genes, **common) if val_ids else None
+    module = AlignmentModule(config, n_genes=len(genes))
+    train_ds = SpotTensorDataset(train_table, dataset)
+    val_ds = SpotTensorDataset(val_table, dataset) if val_table is not None else None
+    if config.freeze_backbone:
+        # Frozen backbone: its features never change, so compute them once.
+        train_ds = SpotTensorDataset(train_table, features=_cache_features(module, train_ds, 128))
+        if val_ds is not None and val_table is not None:
+            val_ds = SpotTensorDataset(val_table, features=_cache_features(module, val_ds, 128))
+    datamodule = SpotDataModule(
+        train_ds, val_ds, config.batch_size, config.num_workers, config.seed
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    config_with_split = config.updated(train_samples=fit_ids, val_samples=val_ids)
+    if not config.resume:
+        config_with_split.to_yaml(out / keys.RUN_CONFIG)
+        (out / keys.RUN_GENES).write_text("\n".join(genes) + "\n")
+    logger.info(
+        "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
+        config.method,
+        config.encoder,
+        len(train_table),
+        ",".join(fit_ids),
+        ",".join(val_ids) or "nothing",
+        len(genes),
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=out / keys.RUN_CHECKPOINTS,
+        filename="epoch{epoch:03d}",
+        auto_insert_metric_name=False,
+        every_n_epochs=config.checkpoint_every,
+        save_top_k=-1,
+        save_last=True,
+    )
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy=config.strategy,
+        precision=config.precision,
+        callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
+        logger=False,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        default_root_dir=out,
+    )
+    ckpt_path = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT if config.resume else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if trainer.is_global_zero:
+        export_run(module, out, genes)
+    logger.info("Run written to %s", out)
+    return out
+
+
+def export_run(module: AlignmentModule, out: Path, genes: list[str]) -> None:
+    """Write the downstream encoder (teacher backbone when there is one) and the heads."""
+    config = module.config
+    save_encoder(
+        module.downstream_backbone(),
+        out / keys.RUN_ENCODER_DIR,
+        source_run=str(out.resolve()),
+        method=config.method,
+        n_genes=len(genes),
+    )
+    head = (module.teacher or module.student).head
+    tensors = {f"image_head.{k}": v for k, v in head.state_dict().items()}
+    tensors |= {f"gene_encoder.{k}": v for k, v in module.gene_encoder.state_dict().items()}
+    tmp = out / (HEADS_FILE + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    os.replace(tmp, out / HEADS_FILE)
+    card = {
+        "embed_dim": module.backbone.embed_dim,
+        "proj_dim": config.proj_dim,
+        "n_genes": len(genes),
+        "method": config.method,
+    }
+    (out / HEADS_CARD).write_text(json.dumps(card, indent=2))
+
+
+def load_run_encoder(run_dir: str | Path) -> torch.nn.Module:
+    """The downstream encoder of a finished run (one call)."""
+    path = Path(run_dir) / keys.RUN_ENCODER_DIR
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: the run has not finished. Run `rankbygene train ... --out "
+            f"{run_dir}` (or --resume) first."
+        )
+    return load_encoder(path)
+
+
+def load_run_heads(run_dir: str | Path) -> tuple[torch.nn.Module, torch.nn.Module, list[str]]:
+    """Image projection head, gene encoder and panel genes of a finished run."""
+    run_dir = Path(run_dir)
+    card = json.loads((run_dir / HEADS_CARD).read_text())
+    tensors = load_file(str(run_dir / HEADS_FILE))
+    head = MLPHead(card["embed_dim"], card["proj_dim"])
+    gene_encoder = MLPHead(card["n_genes"], card["proj_dim"])
+    head.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("image_head.")})
+    gene_encoder.load_state_dict(
+        {k[13:]: v for k, v in tensors.items() if k.startswith("gene_encoder.")}
+    )
+    genes = (run_dir / keys.RUN_GENES).read_text().split()
+    return head.eval(), gene_encoder.eval(), genes

@@ -1,0 +1,151 @@
+"""End-to-end training runs on tiny synthetic data (CPU, `tiny` encoder)."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rankbygene import keys
+from rankbygene.models import load_encoder
+from rankbygene.training import TrainConfig, load_run_encoder, load_run_heads, train
+from rankbygene.training.module import AlignmentModule
+
+
+def _config(data, out, **kw) -> TrainConfig:
+    base = dict(
+        data=str(data),
+        out=str(out),
+        encoder="tiny",
+        panel="top40",
+        batch_size=32,
+        epochs=1,
+        lr_image=1e-3,
+        accelerator="cpu",
+        val_split="patient",
+        seed=0,
+    )
+    return TrainConfig(**(base | kw))
+
+
+@pytest.mark.slow
+def test_rankbygene_run_learns_and_writes_every_output(tiny_dataset, tmp_path):
+    run = train(_config(tiny_dataset, tmp_path / "run", epochs=4))
+    for name in (keys.RUN_CONFIG, keys.RUN_METRICS, keys.RUN_GENES):
+        assert (run / name).is_file()
+    assert (run / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).is_file()
+    metrics = pd.read_csv(run / keys.RUN_METRICS)
+    assert list(metrics["epoch"]) == [0, 1, 2, 3]
+    for term in ("contrastive", "ranking", "distillation", "total", "rank_acc_paper"):
+        assert f"train_{term}" in metrics and f"val_{term}" in metrics
+    # The objective falls and the image side learns the gene ranking on held-out spots.
+    assert metrics["train_total"].iloc[-1] < metrics["train_total"].iloc[0]
+    assert metrics["val_rank_acc_full"].iloc[-1] > 0.5
+    # Momentum follows the cosine schedule upwards.
+    assert metrics["momentum"].is_monotonic_increasing
+    # The resolved config records the validation split actually used.
+    saved = TrainConfig.from_yaml(run / keys.RUN_CONFIG)
+    assert saved.val_samples and not set(saved.val_samples) & set(saved.train_samples)
+    # Loading the run's encoder back is one call and gives the teacher backbone.
+    encoder = load_run_encoder(run)
+    x = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
+    ckpt = torch.load(run / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT, weights_only=False)
+    module = AlignmentModule(TrainConfig(**ckpt["hyper_parameters"]["config"]), n_genes=40)
+    module.load_state_dict(ckpt["state_dict"])
+    module.eval()
+    encoder.eval()
+    with torch.no_grad():
+        expected = module.downstream_backbone()(module.backbone.transform.normalize(x))
+        got = encoder(encoder.transform.normalize(x))
+    torch.testing.assert_close(got, expected)
+    head, gene_encoder, genes = load_run_heads(run)
+    assert len(genes) == 40 and gene_encoder(torch.zeros(1, 40)).shape == (1, 1024)
+    assert head(got).shape == (2, 1024)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "term"), [("hest-ft", "contrastive"), ("bleep", "soft_clip")])
+def test_other_methods_train(tiny_dataset, tmp_path, method, term):
+    run = train(_config(tiny_dataset, tmp_path / method, method=method))
+    metrics = pd.read_csv(run / keys.RUN_METRICS)
+    assert f"train_{term}" in metrics and np.isfinite(metrics[f"train_{term}"]).all()
+    assert "train_distillation" not in metrics  # no teacher
+    assert load_encoder(run / keys.RUN_ENCODER_DIR).embed_dim > 0
+
+
+class _StopAfterFirstEpoch(L.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
+@pytest.mark.slow
+def test_resume_reproduces_the_uninterrupted_run(tiny_dataset, tmp_path):
+    full = train(_config(tiny_dataset, tmp_path / "full", epochs=2))
+    cfg = _config(tiny_dataset, tmp_path / "parts", epochs=2)
+    train(cfg, callbacks=[_StopAfterFirstEpoch()])  # a run stopped after epoch 0
+    assert len(pd.read_csv(tmp_path / "parts" / keys.RUN_METRICS)) == 1
+    resumed = train(cfg.updated(resume=True))
+    a = load_run_encoder(full).state_dict()
+    b = load_run_encoder(resumed).state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    pd.testing.assert_series_equal(
+        pd.read_csv(full / keys.RUN_METRICS)["train_total"],
+        pd.read_csv(resumed / keys.RUN_METRICS)["train_total"],
+    )
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_use_the_gathered_batch(tiny_dataset, tmp_path):
+    run = train(
+        _config(
+            tiny_dataset, tmp_path / "ddp", devices=2, strategy="ddp_spawn", batch_size=16
+        )
+    )
+    metrics = pd.read_csv(run / keys.RUN_METRICS)
+    assert metrics["train_global_batch"].iloc[0] == 32  # 2 processes x 16 spots
+    assert (run / keys.RUN_ENCODER_DIR / keys.ENCODER_WEIGHTS).is_file()
+
+
+def test_batch_larger_than_data_is_refused(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="--batch-size"):
+        train(_config(tiny_dataset, tmp_path / "r", batch_size=1000))
+
+
+def test_empty_training_split_is_refused(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="training split is empty"):
+        train(_config(tiny_dataset, tmp_path / "r", train_samples=["SYN00"], val_samples=["SYN00"]))
+
+
+def test_unknown_training_sample_is_refused(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="NOPE"):
+        train(_config(tiny_dataset, tmp_path / "r", train_samples=["NOPE"]))
+
+
+def test_existing_run_needs_resume(tiny_dataset, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / keys.RUN_CONFIG).write_text("epochs: 1\n")
+    with pytest.raises(ValueError, match="--resume"):
+        train(_config(tiny_dataset, tmp_path / "r"))
+
+
+def test_resume_with_another_panel_is_refused(tiny_dataset, tmp_path):
+    out = tmp_path / "r"
+    (out / keys.RUN_CHECKPOINTS).mkdir(parents=True)
+    (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).write_bytes(b"")
+    (out / keys.RUN_GENES).write_text("GENE_A\nGENE_B\n")
+    with pytest.raises(ValueError, match="panel"):
+        train(_config(tiny_dataset, out, resume=True))
+
+
+def test_nan_loss_names_the_step_and_term():
+    cfg = TrainConfig(data="d", out="o", encoder="tiny", proj_dim=16, temperature=0.1)
+    module = AlignmentModule(cfg, n_genes=5)
+    batch = {
+        "image": torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8),
+        "expr": torch.full((8, 5), float("nan")),
+    }
+    with pytest.raises(FloatingPointError, match=r"step 0.*contrastive"):
+        module._compute(batch, train=True)
