@@ -56,7 +56,7 @@ _GRIDS = {
 _TARGET_ZERO_FRACTION = 0.8
 _NB_SHAPE = 2.0  # negative-binomial shape r (overdispersion 1/r)
 _DROPOUT = 0.1  # extra zero-inflation on top of the NB zeros
-_MAX_RENDER_ELEMENTS = 6_000_000  # per rendering chunk (spots x nuclei x pixels)
+_MAX_RENDER_PIXELS = 1_000_000  # pixels per rendering chunk (bounds float64 temporaries)
 
 
 @dataclass(frozen=True)
@@ -224,58 +224,84 @@ def _simulate_counts(
     return counts.astype(np.float32)
 
 
+def _draw_nuclei(
+    rng: np.random.Generator, mixture: np.ndarray, look: _TypeLook, patch_px: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rasterise all nuclei of a few spots, each in a small window around its centre.
+
+    Every nucleus is an ellipse with a soft one-pixel edge. All nuclei of all spots are
+    drawn at once: alpha is evaluated on a (T, w, w) stack of local windows and
+    accumulated into the patches with ``np.bincount`` (cost ~ nuclei x window, not
+    nuclei x patch area, so large patches stay cheap).
+
+    Shape:
+        mixture: (B, K); returns coverage (B, P, P) in [0, 1] and colour (B, P, P, 3).
+    """
+    b, k = mixture.shape
+    scale = patch_px / 64.0
+    n_per = rng.poisson(mixture * look.density[None, :] * scale**2)  # (B, K)
+    spot_of = np.repeat(np.repeat(np.arange(b), k), n_per.ravel())  # (T,)
+    type_of = np.repeat(np.tile(np.arange(k), b), n_per.ravel())
+    t = spot_of.size
+    cx = rng.uniform(-2.0, patch_px + 2.0, size=t)
+    cy = rng.uniform(-2.0, patch_px + 2.0, size=t)
+    radius = look.radius[type_of] * scale * rng.lognormal(0.0, 0.15, size=t)
+    aspect = look.aspect[type_of] * rng.lognormal(0.0, 0.1, size=t)
+    theta = rng.uniform(0.0, np.pi, size=t)
+    colour = look.nucleus_rgb[type_of] * rng.lognormal(0.0, 0.08, size=(t, 1))  # (T, 3)
+    major = radius * np.sqrt(aspect)
+    minor = radius / np.sqrt(aspect)
+
+    n_pix = b * patch_px * patch_px
+    cover = np.zeros(n_pix)
+    rgb = np.zeros((n_pix, 3))
+    # nuclei grouped by window size, so each is drawn in a window that just fits it
+    # (a loop over a few dozen sizes, not over spots or nuclei)
+    halves = np.ceil(major).astype(np.int64) + 2
+    for half in np.unique(halves):
+        sel = np.flatnonzero(halves == half)
+        offsets = np.arange(-half, half + 1)
+        px = np.floor(cx[sel]).astype(np.int64)[:, None] + offsets[None, :]  # (T, w)
+        py = np.floor(cy[sel]).astype(np.int64)[:, None] + offsets[None, :]
+        dx = (px + 0.5 - cx[sel, None]).astype(np.float32)[:, None, :]  # (T, 1, w)
+        dy = (py + 0.5 - cy[sel, None]).astype(np.float32)[:, :, None]  # (T, w, 1)
+        cos = np.cos(theta[sel]).astype(np.float32)[:, None, None]
+        sin = np.sin(theta[sel]).astype(np.float32)[:, None, None]
+        u = (dx * cos + dy * sin) / major[sel, None, None].astype(np.float32)
+        v = (dy * cos - dx * sin) / minor[sel, None, None].astype(np.float32)
+        edge = minor[sel, None, None].astype(np.float32)
+        alpha = np.clip((1.0 - np.sqrt(u * u + v * v)) * edge + 0.5, 0.0, 1.0)
+        inside = ((px >= 0) & (px < patch_px))[:, None, :] & ((py >= 0) & (py < patch_px))[
+            :, :, None
+        ]
+        keep = inside & (alpha > 0)
+        flat = (spot_of[sel, None, None] * patch_px + py[:, :, None]) * patch_px + px[:, None, :]
+        flat, weight = flat[keep], alpha[keep]
+        owner = np.broadcast_to(np.arange(sel.size)[:, None, None], alpha.shape)[keep]
+        cover += np.bincount(flat, weights=weight, minlength=n_pix)
+        for c in range(3):
+            rgb[:, c] += np.bincount(flat, weights=weight * colour[sel, c][owner], minlength=n_pix)
+    # overlapping nuclei blend by coverage; the pixel itself is at most fully covered
+    rgb /= np.maximum(cover, 1e-6)[:, None]
+    shape = (b, patch_px, patch_px)
+    return np.clip(cover, 0.0, 1.0).reshape(shape), rgb.reshape((*shape, 3))
+
+
 def _render_chunk(
     rng: np.random.Generator, mixture: np.ndarray, look: _TypeLook, patch_px: int
 ) -> np.ndarray:
-    """Render the patches of a few spots at once, by broadcasting over a pixel grid.
+    """Render the patches of a few spots: stroma background, nuclei, chromatin, noise.
 
     Shape:
         mixture: (B, K); returns (B, P, P, 3) float32 in [0, 255]-ish (before stain shift).
     """
-    b, k = mixture.shape
+    b = mixture.shape[0]
     scale = patch_px / 64.0
-    area = scale**2
-    # nuclei per spot and type; flattened to one row per nucleus (no loop over spots)
-    n_per = rng.poisson(mixture * look.density[None, :] * area)  # (B, K)
-    n_spot = n_per.sum(axis=1)
-    m = max(int(n_spot.max()), 1)
-    spot_of = np.repeat(np.arange(b), n_spot)
-    type_of = np.repeat(np.tile(np.arange(k), b), n_per.ravel())
-    starts = np.concatenate([[0], np.cumsum(n_spot)[:-1]])
-    slot = np.arange(spot_of.size) - starts[spot_of]
-    valid = np.zeros((b, m), dtype=bool)
-    valid[spot_of, slot] = True
-    tpe = np.zeros((b, m), dtype=np.int64)
-    tpe[spot_of, slot] = type_of
-
-    cx = rng.uniform(-2.0, patch_px + 2.0, size=(b, m))
-    cy = rng.uniform(-2.0, patch_px + 2.0, size=(b, m))
-    radius = look.radius[tpe] * scale * rng.lognormal(0.0, 0.15, size=(b, m))
-    aspect = look.aspect[tpe] * rng.lognormal(0.0, 0.1, size=(b, m))
-    theta = rng.uniform(0.0, np.pi, size=(b, m))
-    major = radius * np.sqrt(aspect)
-    minor = radius / np.sqrt(aspect)
-
-    grid = np.arange(patch_px, dtype=np.float32) + 0.5
-    dx = grid[None, None, None, :] - cx[..., None, None].astype(np.float32)  # (B,M,1,P)
-    dy = grid[None, None, :, None] - cy[..., None, None].astype(np.float32)  # (B,M,P,1)
-    cos = np.cos(theta)[..., None, None].astype(np.float32)
-    sin = np.sin(theta)[..., None, None].astype(np.float32)
-    u = (dx * cos + dy * sin) / major[..., None, None].astype(np.float32)
-    v = (-dx * sin + dy * cos) / minor[..., None, None].astype(np.float32)
-    rho = np.sqrt(u * u + v * v)  # (B,M,P,P), 1 on the nucleus edge
-    # soft edge about one pixel wide; padded slots never cover anything
-    alpha = np.clip((1.0 - rho) * minor[..., None, None].astype(np.float32) + 0.5, 0.0, 1.0)
-    alpha *= valid[..., None, None]
-    top = alpha.argmax(axis=1)  # (B,P,P) which nucleus is drawn at each pixel
-    a = np.take_along_axis(alpha, top[:, None], axis=1)[:, 0]  # (B,P,P)
-
-    nuc_rgb = look.nucleus_rgb[tpe] * rng.lognormal(0.0, 0.08, size=(b, m, 1))  # (B,M,3)
-    colour = np.take_along_axis(nuc_rgb, top.reshape(b, -1)[..., None], axis=1)
-    colour = colour.reshape(b, patch_px, patch_px, 3)
+    a, colour = _draw_nuclei(rng, mixture, look, patch_px)
     chromatin = 1.0 + 0.12 * rng.standard_normal((b, patch_px, patch_px, 1))
 
     # stroma: a few oriented sinusoids (fibres) whose strength follows the mixture
+    grid = np.arange(patch_px, dtype=np.float64) + 0.5
     n_waves = 3
     f = rng.uniform(0.08, 0.25, size=(b, n_waves)) / scale
     phi = rng.uniform(0.0, np.pi, size=(b, n_waves))
@@ -297,14 +323,13 @@ def _render_chunk(
 def _render_patches(
     rng: np.random.Generator, mixture: np.ndarray, look: _TypeLook, patch_px: int
 ) -> np.ndarray:
-    """Render all patches in memory-bounded chunks.
+    """Render all patches in memory-bounded chunks of spots.
 
     Shape:
         mixture: (N, K); returns (N, P, P, 3) float32.
     """
     n = mixture.shape[0]
-    max_nuclei = float(look.density.max()) * (patch_px / 64.0) ** 2 * 1.5 + 10
-    chunk = max(1, int(_MAX_RENDER_ELEMENTS // (max_nuclei * patch_px * patch_px)))
+    chunk = max(1, _MAX_RENDER_PIXELS // (patch_px * patch_px))
     out = np.empty((n, patch_px, patch_px, 3), dtype=np.float32)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
