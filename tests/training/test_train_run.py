@@ -100,9 +100,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_dataset, tmp_path):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_use_the_gathered_batch(tiny_dataset, tmp_path):
     run = train(
-        _config(
-            tiny_dataset, tmp_path / "ddp", devices=2, strategy="ddp_spawn", batch_size=16
-        )
+        _config(tiny_dataset, tmp_path / "ddp", devices=2, strategy="ddp_spawn", batch_size=16)
     )
     metrics = pd.read_csv(run / keys.RUN_METRICS)
     assert metrics["train_global_batch"].iloc[0] == 32  # 2 processes x 16 spots

@@ -212,4 +212,3 @@ class AlignmentModule(L.LightningModule):
             {"params": list(self.gene_encoder.parameters()), "lr": self.config.lr_gene},
         ]
         return torch.optim.Adam(groups)
-

@@ -51,7 +51,9 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if config.epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {config.epochs}.")
     if config.batch_size < 3:
-        raise ValueError(f"batch_size must be ≥ 3 (a triplet needs 3 spots), got {config.batch_size}.")
+        raise ValueError(
+            f"batch_size must be ≥ 3 (a triplet needs 3 spots), got {config.batch_size}."
+        )
     return config
 
 
