@@ -17,8 +17,13 @@ from rankbygene.features import feature_path, write_features
 FAST_MLP = MLPProbeConfig(hidden_dims=(32,), epochs=4, lr=1e-3, folds=2)
 
 
-def _colour_features(ds, out: Path, shuffle: str | None = None) -> Path:
-    """Per-patch colour statistics: a cheap feature that carries the synthetic cell type."""
+def _colour_features(ds, out: Path, shuffle: str | None = None, permute_rows: bool = False) -> Path:
+    """Per-patch colour statistics: a cheap feature that carries the synthetic cell type.
+
+    ``shuffle`` reverses one sample's barcodes (a misaligned file); ``permute_rows``
+    shuffles feature rows against spots (a control without image signal).
+    """
+    rng = np.random.default_rng(0)
     for s in ds:
         with s.patches() as st:
             img = st[:].astype(np.float32)
@@ -27,6 +32,8 @@ def _colour_features(ds, out: Path, shuffle: str | None = None) -> Path:
         feats = np.concatenate([img.mean((1, 2)), img.std((1, 2))], axis=1)
         if s.id == shuffle:
             codes = codes[::-1]
+        if permute_rows:
+            feats = feats[rng.permutation(len(feats))]
         write_features(feature_path(out, s.id), feats, coords, codes, {"encoder": "colour"})
     return out
 
@@ -94,11 +101,16 @@ def test_ridge_on_marker_gene_list(setup, tmp_path: Path) -> None:
     markers = [g for g in ds["SYN00"].read_adata().var_names if g.startswith("TYPE")]
     gene_file = tmp_path / "markers.txt"
     gene_file.write_text("\n".join([*markers, "NOTAGENE"]) + "\n")
-    res = evaluate_genes(ds, feats, ["SYN00", "SYN01"], ["SYN02"], panel=gene_file, probe="ridge")
+    args = (["SYN00", "SYN01"], ["SYN02"])
+    res = evaluate_genes(ds, feats, *args, panel=gene_file, probe="ridge")
     assert res["probe"] == "ridge" and res["primary_probe"] == "ridge"
     assert res["genes"] == markers and res["dropped_genes"] == ["NOTAGENE"]
-    # colour features carry the cell type, which drives the marker genes
-    assert res["summary"]["pcc"]["mean"] > 0.3
+    # colour features carry the cell type, which drives the marker genes; the same
+    # features shuffled against the spots carry nothing.
+    control_dir = _colour_features(ds, tmp_path / "control", permute_rows=True)
+    control = evaluate_genes(ds, control_dir, *args, panel=gene_file, probe="ridge")
+    pcc, pcc_control = res["summary"]["pcc"]["mean"], control["summary"]["pcc"]["mean"]
+    assert pcc > 0.1 and pcc > pcc_control + 0.1, (pcc, pcc_control)
 
 
 def test_patient_leak_refused(setup) -> None:
