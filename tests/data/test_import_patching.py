@@ -191,3 +191,10 @@ def test_cut_patches_same_from_tiled_tiff(tmp_path, image):
 def test_cut_patches_rejects_nan_centres(image):
     with pytest.raises(ValueError, match=r"finite \(N, 2\)"):
         cut_patches(ArrayReader(image), np.array([[np.nan, 1.0]]), 8, 8)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+def test_pillow_band_copy_matches_convert(image, mode):
+    img = Image.fromarray(image).convert(mode)
+    expected = np.asarray(img.convert("RGB"))
+    np.testing.assert_array_equal(patching._pillow_to_rgb_array(img, strip_rows=7), expected)

@@ -228,6 +228,25 @@ def _pillow_pixel_cap(limit: int = PIL_MAX_PIXELS) -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = previous
 
 
+def _pillow_to_rgb_array(img: Image.Image, strip_rows: int = 1024) -> np.ndarray:
+    """Copy a decoded Pillow image into a new RGB array, a band of rows at a time.
+
+    ``np.asarray(img)`` would go through ``tobytes()`` and briefly hold two extra full
+    copies (~0.5 GB for a her2st scan); copying bands keeps the overhead to one band.
+
+    Shape:
+        Output ``(H, W, 3)`` uint8.
+    """
+    width, height = img.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, strip_rows):
+        band = img.crop((0, top, width, min(top + strip_rows, height)))
+        out[top : top + band.size[1]] = np.asarray(
+            band if band.mode == "RGB" else band.convert("RGB")
+        )
+    return out
+
+
 def _read_with_pillow(path: Path) -> np.ndarray:
     """Decode a whole image file to RGB with Pillow (JPEG, PNG, ...).
 
@@ -244,7 +263,8 @@ def _read_with_pillow(path: Path) -> np.ndarray:
                         "to a tiled TIFF (e.g. `vips tiffsave in.jpg out.tif --tile "
                         "--pyramid`), which is read by region."
                     )
-                return np.asarray(img.convert("RGB"))
+                img.load()
+                return _pillow_to_rgb_array(img)
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(
                 f"image {path}: cannot be read ({exc}); check that the file is a complete "
