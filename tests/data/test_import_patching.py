@@ -198,3 +198,19 @@ def test_pillow_band_copy_matches_convert(image, mode):
     img = Image.fromarray(image).convert(mode)
     expected = np.asarray(img.convert("RGB"))
     np.testing.assert_array_equal(patching._pillow_to_rgb_array(img, strip_rows=7), expected)
+
+
+def test_tiled_tiff_without_codec_fails_at_open(tmp_path, image, monkeypatch):
+    path = tmp_path / "slide.tif"
+    tifffile.imwrite(path, image, tile=(64, 64), photometric="rgb", compression="zlib")
+    codecs = type(tifffile.TIFF.DECOMPRESSORS)
+    real = codecs.__getitem__
+
+    def no_deflate(self, key):
+        if int(key) in (8, 32946):
+            raise KeyError(f"{key} requires the 'imagecodecs' package")
+        return real(self, key)
+
+    monkeypatch.setattr(codecs, "__getitem__", no_deflate)
+    with pytest.raises(ValueError, match=r"slide\.tif: cannot decode its tiles .*imagecodecs"):
+        open_image(path)

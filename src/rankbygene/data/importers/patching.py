@@ -167,6 +167,18 @@ class TiledTiffReader:
         self._n_tiles_x = math.ceil(self.shape[1] / self._tile_w)
         self._n_tiles_y = math.ceil(self.shape[0] / self._tile_h)
         self.tiles_decoded = 0
+        try:
+            # Decode one tile now so a missing codec fails at open, naming the file.
+            self.read_region(0, 0, 1, 1)
+        except (ValueError, NotImplementedError, KeyError) as exc:
+            self._tif.close()
+            raise ValueError(
+                f"image {path}: cannot decode its tiles (compression "
+                f"{getattr(page.compression, 'name', page.compression)}: {exc}); convert it to "
+                "an uncompressed, deflate (zlib) or LZW tiled TIFF, or install the "
+                "'imagecodecs' package that decodes JPEG/JPEG2000 tiles."
+            ) from exc
+        self.tiles_decoded = 0
         """Tiles decoded so far (lets callers check that a slide is not read whole)."""
 
     @staticmethod
