@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import statistics
 from collections.abc import Callable
 
 import torch
 from torch.utils import benchmark
 
 from rankbygene.losses import info_nce_loss, ranking_consistency_loss
-
-logger = logging.getLogger(__name__)
 
 
 def _fwd_bwd(
@@ -35,14 +33,21 @@ def _fwd_bwd(
     return step
 
 
-def run(n: int = 64, d: int = 1024, threads: int = 1, min_run_time: float = 2.0) -> dict:
-    """Time each loss (median of blocked autorange) and return times and ratios.
+def run(
+    n: int = 64, d: int = 1024, threads: int = 1, min_run_time: float = 2.0, rounds: int = 5
+) -> dict:
+    """Time each loss and return per-call times and ratios to InfoNCE.
+
+    The losses are timed in interleaved rounds (each round a blocked autorange of
+    every loss) and the median over rounds is kept, so a load change on a shared
+    machine hits all losses alike instead of biasing the ratios.
 
     Args:
         n: Batch size N.
         d: Feature width D.
         threads: torch intra-op threads for the timing.
-        min_run_time: Seconds of measurement per loss.
+        min_run_time: Seconds of measurement per loss, split over the rounds.
+        rounds: Number of interleaved rounds.
 
     Returns:
         ``{"n", "d", "threads", "times_us": {...}, "ratio_vs_infonce": {...}}``.
@@ -59,17 +64,24 @@ def run(n: int = 64, d: int = 1024, threads: int = 1, min_run_time: float = 2.0)
             a, b, generator=gen, variant="reference-code"
         ),
     }
-    times = {}
-    for name, fn in losses.items():
-        timer = benchmark.Timer(
+    timers = {
+        name: benchmark.Timer(
             stmt="step()", globals={"step": _fwd_bwd(fn, v, g)}, num_threads=threads
         )
-        times[name] = timer.blocked_autorange(min_run_time=min_run_time).median * 1e6
+        for name, fn in losses.items()
+    }
+    samples: dict[str, list[float]] = {name: [] for name in losses}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            measured = timer.blocked_autorange(min_run_time=min_run_time / rounds)
+            samples[name].append(measured.median * 1e6)
+    times = {name: statistics.median(vals) for name, vals in samples.items()}
     base = times["info_nce"]
     return {
         "n": n,
         "d": d,
         "threads": threads,
+        "rounds": rounds,
         "times_us": {k: round(t, 1) for k, t in times.items()},
         "ratio_vs_infonce": {k: round(t / base, 2) for k, t in times.items()},
     }
@@ -82,8 +94,9 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--min-run-time", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    result = run(args.n, args.d, args.threads, args.min_run_time)
+    result = run(args.n, args.d, args.threads, args.min_run_time, args.rounds)
     print(json.dumps(result, indent=2))  # a script, not the library: stdout is the output
 
 
