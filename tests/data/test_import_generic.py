@@ -24,7 +24,7 @@ def _adata(n: int = 12, g: int = 5, seed: int = 0) -> tuple[ad.AnnData, np.ndarr
             {
                 keys.OBS_ARRAY_ROW: np.arange(n) // 4,
                 keys.OBS_ARRAY_COL: np.arange(n) % 4,
-                "region": ["tumour", "stroma"] * (n // 2),
+                "region": pd.Categorical(["tumour", "stroma"] * (n // 2)),
             },
             index=[f"s{i}" for i in range(n)],
         ),
@@ -66,6 +66,7 @@ def test_import_anndata_round_trip_and_input_untouched(tmp_path):
     assert out.X.dtype == np.int32  # integral float counts stored as int32
     np.testing.assert_array_equal(out.X.toarray(), snap[0])
     assert list(out.obs["region"]) == list(adata.obs["region"])
+    assert isinstance(out.obs["region"].dtype, pd.CategoricalDtype)
     np.testing.assert_array_equal(out.obs[keys.OBS_ARRAY_ROW], adata.obs[keys.OBS_ARRAY_ROW])
     np.testing.assert_array_equal(out.obs[keys.OBS_PXL_COL], snap[3]["spatial"][:, 0])
     assert list(out.var["chrom"]) == ["1"] * 5

@@ -345,7 +345,7 @@ def write_imported_sample(
     obs = pd.DataFrame(index=pd.Index(barcodes, name=None))
     if obs_extra is not None:
         for col in obs_extra.columns:
-            obs[col] = np.asarray(obs_extra[col])
+            obs[col] = obs_extra[col].array  # keeps categoricals; no index alignment
     if array_rc is not None:
         array_rc = np.asarray(array_rc)
         obs[keys.OBS_ARRAY_ROW] = array_rc[:, 0].astype(np.int64)
@@ -356,7 +356,7 @@ def write_imported_sample(
     var = pd.DataFrame(index=gene_index)
     if var_extra is not None:
         for col in var_extra.columns:
-            var[col] = np.asarray(var_extra[col])
+            var[col] = var_extra[col].array
     adata = ad.AnnData(X=X, obs=obs, var=var)
     adata.obsm[keys.OBSM_SPATIAL] = pixel_xy.copy()
     adata.uns[UNS_IMPORT] = {
