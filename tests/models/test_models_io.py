@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import timm
@@ -121,3 +122,23 @@ def test_full_resnet50_checkpoint_loads_into_truncated_encoder(tmp_path):
     dense = timm.create_model("densenet121", pretrained=False)
     torch.save(dense.state_dict(), tmp_path / "d.pth")
     create_encoder("densenet121", weights=tmp_path / "d.pth")
+
+
+def test_ctranspath_original_layout_checkpoint_is_converted(tmp_path):
+    torch.manual_seed(0)
+    ref = create_encoder("ctranspath")
+
+    # rebuild the published (pre-timm-0.6 Swin) layout: downsample at the end of the
+    # previous stage, stored relative-position indices, a 1000-class "head"
+    def to_old(key: str) -> str:
+        return re.sub(r"layers\.(\d+)\.down", lambda m: f"layers.{int(m[1]) - 1}.down", key)
+
+    old = {to_old(k): v for k, v in ref.backbone.state_dict().items()}
+    old["layers.0.blocks.0.attn.relative_position_index"] = torch.zeros(49, 49, dtype=torch.long)
+    old["head.weight"] = torch.zeros(1000, 768)
+    old["head.bias"] = torch.zeros(1000)
+    assert "layers.0.downsample.reduction.weight" in old
+    torch.save({"model": old}, tmp_path / "ctranspath.pth")
+    enc = create_encoder("ctranspath", weights=tmp_path / "ctranspath.pth")
+    got = enc.backbone.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in ref.backbone.state_dict().items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -18,6 +18,8 @@ STRIP_PREFIXES: tuple[str, ...] = ("module.", "model.", "backbone.", "_orig_mod.
 # keys under which full training checkpoints nest the weights
 NESTED_KEYS: tuple[str, ...] = ("state_dict", "model", "module")
 _N_EXAMPLES = 5
+
+StateFilter = Callable[[dict[str, torch.Tensor], nn.Module], Mapping[str, torch.Tensor]]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -103,6 +105,7 @@ def load_weights(
     path: str | Path,
     arch_name: str,
     ignore_prefixes: Iterable[str] = (),
+    state_filter: StateFilter | None = None,
 ) -> None:
     """Load a weights file into ``module`` strictly.
 
@@ -116,12 +119,17 @@ def load_weights(
         path: Weights file (see :func:`read_state_dict`).
         arch_name: Registry name, for the error message.
         ignore_prefixes: Checkpoint key prefixes to drop.
+        state_filter: ``(state, module) -> state`` converting a known older layout
+            (e.g. timm's Swin converter for original-format checkpoints), applied
+            after prefix stripping.
 
     Raises:
         FileNotFoundError: missing file.
         ValueError: the checkpoint does not match the architecture.
     """
     state = strip_prefixes(read_state_dict(path))
+    if state_filter is not None:
+        state = dict(state_filter(state, module))
     own = module.state_dict()
     state = _drop(state, ignore_prefixes, set(own), "removed layers")
     classifier = getattr(module, "pretrained_cfg", {}).get("classifier")

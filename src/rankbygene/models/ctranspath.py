@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import timm
 import torch
+from timm.models.swin_transformer import checkpoint_filter_fn
 from torch import nn
 
 SWIN_TINY = "swin_tiny_patch4_window7_224"
@@ -130,3 +131,20 @@ def build_ctranspath(pretrained_id: str | None = None, **kwargs: object) -> nn.M
         embed_layer=ConvStem,
         **kwargs,
     )
+
+
+def ctranspath_state_filter(
+    state: dict[str, torch.Tensor], model: nn.Module
+) -> dict[str, torch.Tensor]:
+    """Convert a CTransPath checkpoint in the original Swin layout to timm's.
+
+    The published weights predate timm's current Swin: downsampling sits at the end
+    of each stage instead of the start of the next, the relative-position index is
+    stored, the classifier is ``head``. timm's own Swin converter handles exactly
+    this; the conv stem's keys (``patch_embed.proj.N``) pass through unchanged.
+    Checkpoints already in timm's layout are returned as they are.
+
+    Shape:
+        state: name → tensor; output: name → tensor.
+    """
+    return checkpoint_filter_fn(state, model)

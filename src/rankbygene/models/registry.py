@@ -17,8 +17,8 @@ import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
-from rankbygene.models.checkpoint import load_weights
-from rankbygene.models.ctranspath import build_ctranspath
+from rankbygene.models.checkpoint import StateFilter, load_weights
+from rankbygene.models.ctranspath import build_ctranspath, ctranspath_state_filter
 from rankbygene.models.encoders import (
     RESNET50_TRUNC_DIM,
     Encoder,
@@ -48,6 +48,7 @@ class EncoderSpec:
         embed_dim: Pooled feature width, or None to read ``backbone.num_features``.
         hub_id: timm/hub id of the pretrained weights (``weights="hub"``), if any.
         ignore_prefixes: Checkpoint key prefixes the architecture drops on purpose.
+        state_filter: Converter applied to local checkpoints before strict loading.
         description: One line for listings.
     """
 
@@ -57,6 +58,7 @@ class EncoderSpec:
     embed_dim: int | None = None
     hub_id: str | None = None
     ignore_prefixes: tuple[str, ...] = ()
+    state_filter: StateFilter | None = None
     description: str = ""
 
 
@@ -83,6 +85,7 @@ for _spec in (
         build_ctranspath,
         IMAGENET_224,
         embed_dim=768,
+        state_filter=ctranspath_state_filter,
         description="CTransPath Swin-T with conv stem (Wang et al. 2022); local weights only",
     ),
     EncoderSpec(
@@ -197,7 +200,7 @@ def create_encoder(name: str, weights: str | Path | None = None, **kwargs: Any) 
             )
         backbone = spec.build(None, **kwargs)
         if weights is not None:
-            load_weights(backbone, weights, name, spec.ignore_prefixes)
+            load_weights(backbone, weights, name, spec.ignore_prefixes, spec.state_filter)
     transform = spec.transform if name in _REGISTRY else _timm_transform(backbone)
     if isinstance(kwargs.get("img_size"), int):
         transform = EncoderTransform(kwargs["img_size"], transform.mean, transform.std)
