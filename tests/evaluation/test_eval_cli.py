@@ -145,7 +145,6 @@ def test_evaluate_cli_reports_leak_and_missing_args(pipeline) -> None:
     assert r.exit_code != 0 and "exactly one of --run RUN or --encoder NAME" in r.output
 
 
-@pytest.mark.slow
 def test_report_embeds_every_figure(pipeline) -> None:
     root, _, _, _, _ = pipeline
     results = root / "results"
