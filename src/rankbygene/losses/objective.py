@@ -119,9 +119,10 @@ class RankByGeneObjective(nn.Module):
         # one device sync for the common all-finite case; locate the culprit only on failure
         if not bool(torch.isfinite(torch.stack([x.detach() for x in terms.values()])).all()):
             bad = next(name for name, x in terms.items() if not torch.isfinite(x))
+            value = float(terms[bad].detach())
             raise FloatingPointError(
-                f"loss term {bad!r} is not finite ({float(terms[bad])}); check the inputs for "
-                "NaN/inf features, lower the learning rate or enable gradient clipping."
+                f"loss term {bad!r} is not finite ({value}); check the inputs for NaN/inf "
+                "features, lower the learning rate or enable gradient clipping."
             )
         total = con + self.lambda_rank * rank + self.lambda_dist * dist
         return {**terms, TERM_TOTAL: total}
