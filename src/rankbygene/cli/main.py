@@ -37,12 +37,20 @@ def main(
 
 
 def _mount() -> None:
-    """Attach sub-command groups; each lives in its own module."""
+    """Attach the commands; each lives in its own module."""
     from rankbygene.cli import data as data_cli
+    from rankbygene.cli import demo as demo_cli
+    from rankbygene.cli import evaluate as evaluate_cli
+    from rankbygene.cli import extract as extract_cli
+    from rankbygene.cli import report as report_cli
     from rankbygene.cli import train as train_cli
 
+    app.command("demo")(demo_cli.demo)
     app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
     app.command("train")(train_cli.train)
+    app.command("extract")(extract_cli.extract)
+    app.add_typer(evaluate_cli.app, name="evaluate", help="Evaluate features.")
+    app.command("report")(report_cli.report)
 
 
 _mount()
