@@ -6,12 +6,9 @@ from pathlib import Path
 
 import typer
 
+from rankbygene.cli.common import parse_ids
 from rankbygene.training import TrainConfig
 from rankbygene.training import train as run_training
-
-
-def _ids(value: str | None) -> list[str] | None:
-    return [s.strip() for s in value.split(",") if s.strip()] if value else None
 
 
 def train(
@@ -47,8 +44,8 @@ def train(
         method=method,
         encoder=encoder,
         weights=weights,
-        train_samples=_ids(train_samples),
-        val_samples=_ids(val_samples),
+        train_samples=parse_ids(train_samples),
+        val_samples=parse_ids(val_samples),
         val_split=val_split,
         panel=panel,
         gene_list=gene_list,

@@ -53,7 +53,9 @@ class TrainConfig:
         momentum_start: EMA momentum at the start of the cosine schedule (0.96).
         momentum_end: EMA momentum at the end (1.0).
         student_augment: ``strong``, ``weak`` or ``none``; None = the method's default.
-        freeze_backbone: Train heads only; backbone features are computed once and cached.
+        freeze_backbone: Train heads only (the backbone stays in eval mode).
+        cache_frozen_features: With a frozen backbone, compute its features once and train
+            the heads on the cache (no augmentation of the backbone input then).
         train_last_blocks: Train only the last k backbone blocks (None = all).
         precision: Lightning precision (``32``, ``bf16-mixed``, ``16-mixed``).
         accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
@@ -97,6 +99,7 @@ class TrainConfig:
     momentum_end: float = 1.0
     student_augment: Literal["strong", "weak", "none"] | None = None
     freeze_backbone: bool = False
+    cache_frozen_features: bool = True
     train_last_blocks: int | None = None
     precision: str = "32"
     accelerator: str = "auto"

@@ -127,7 +127,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     module = AlignmentModule(config, n_genes=len(genes))
     train_ds = SpotTensorDataset(train_table, dataset)
     val_ds = SpotTensorDataset(val_table, dataset) if val_table is not None else None
-    if config.freeze_backbone:
+    if config.freeze_backbone and config.cache_frozen_features:
         # Frozen backbone: its features never change, so compute them once.
         train_ds = SpotTensorDataset(train_table, features=_cache_features(module, train_ds, 128))
         if val_ds is not None and val_table is not None:

@@ -1,0 +1,185 @@
+"""Compare training variants on one split: train, extract, evaluate, tabulate.
+
+A *variant* is one row of a comparison table: the frozen initialisation (no
+training), or a training method with config overrides (an ablation is a variant with
+other λ). Every variant starts from the same saved initial weights, so differences
+come from the training alone. Used by ``rankbygene demo`` and the her2st experiment.
+
+Layout under ``out``::
+
+    init/                          shared initial encoder
+    runs/{variant}/                training runs
+    features/{variant}/            features of every sample of the split
+    eval/{panel}/{variant}/        gene-prediction results per panel
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+
+from rankbygene import keys
+from rankbygene.data import read_dataset
+from rankbygene.evaluation.genes import GeneEvalConfig, evaluate_genes
+from rankbygene.features.extract import extract_features
+from rankbygene.models import create_encoder, save_encoder
+from rankbygene.training import TrainConfig, load_run_encoder, train
+
+logger = logging.getLogger(__name__)
+
+FROZEN = "frozen"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a comparison.
+
+    Attributes:
+        name: Row label and directory name.
+        method: Training method, or None for the frozen initialisation.
+        overrides: :class:`TrainConfig` fields that differ from the shared settings.
+    """
+
+    name: str
+    method: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+def standard_variants(methods: Sequence[str] = ("hest-ft", "bleep", "rankbygene")) -> list[Variant]:
+    """The frozen initialisation followed by each method with its defaults."""
+    return [Variant(FROZEN), *(Variant(m, m) for m in methods)]
+
+
+def ablation_variants() -> list[Variant]:
+    """RankByGene with λ1 ∈ {0, 5} × λ2 ∈ {0, 1} (the paper's Table 3c)."""
+    return [
+        Variant(
+            f"rankbygene-l1_{l1:g}-l2_{l2:g}", "rankbygene", {"lambda_rank": l1, "lambda_dist": l2}
+        )
+        for l1 in (0.0, 5.0)
+        for l2 in (0.0, 1.0)
+    ]
+
+
+def save_initialisation(encoder: str, out: Path, seed: int, weights: str | None = None) -> Path:
+    """Build the encoder once (seeded, or from ``weights``) and save it; returns the file."""
+    L.seed_everything(seed, verbose=False)
+    path = out / keys.ENCODER_WEIGHTS
+    if not path.exists():
+        save_encoder(create_encoder(encoder, weights=weights), out, note="shared initialisation")
+    return path
+
+
+def run_comparison(
+    data: str | Path,
+    train_ids: Sequence[str],
+    test_ids: Sequence[str],
+    variants: Sequence[Variant],
+    *,
+    out: str | Path,
+    train_settings: TrainConfig,
+    panels: Mapping[str, GeneEvalConfig],
+    init_weights: Path,
+    allow_shared_patient: bool = False,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Train every variant on ``train_ids``, evaluate on ``test_ids``.
+
+    Finished runs, features and evaluations are reused, so an interrupted
+    comparison continues where it stopped.
+
+    Args:
+        data: Dataset directory.
+        train_ids: Samples for alignment training and the probe's training folds.
+        test_ids: Held-out samples.
+        variants: Rows of the table.
+        out: Output directory of this split.
+        train_settings: Shared training settings (``data``/``out``/``method`` are set here).
+        panels: Named evaluation settings, e.g. ``{"top250": GeneEvalConfig(...)}``.
+        init_weights: The shared initial encoder weights.
+        allow_shared_patient: Permit test sections of a training patient (for data with
+            a single patient: leave-one-section-out); results are labelled so.
+
+    Returns:
+        ``{panel: {variant: results dict of evaluate_genes}}``.
+    """
+    out = Path(out)
+    dataset = read_dataset(data)
+    ids = sorted({*train_ids, *test_ids})
+    features: dict[str, Path] = {}
+    for variant in variants:
+        feats = out / "features" / variant.name
+        if variant.method is None:
+            encoder = create_encoder(train_settings.encoder, weights=str(init_weights))
+            source = None
+        else:
+            run_dir = out / "runs" / variant.name
+            if not (run_dir / keys.RUN_ENCODER_DIR).exists():
+                config = train_settings.updated(
+                    data=str(data),
+                    out=str(run_dir),
+                    method=variant.method,
+                    weights=str(init_weights),
+                    train_samples=list(train_ids),
+                    **dict(variant.overrides),
+                )
+                train(config)
+            encoder = load_run_encoder(run_dir)
+            source = str(run_dir)
+        extract_features(dataset, encoder, feats, sample_ids=ids, source_run=source)
+        features[variant.name] = feats
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for panel_name, eval_config in panels.items():
+        results[panel_name] = {}
+        for name, feats in features.items():
+            eval_dir = out / "eval" / panel_name / name
+            results[panel_name][name] = evaluate_genes(
+                dataset,
+                feats,
+                list(train_ids),
+                list(test_ids),
+                config=eval_config,
+                out=eval_dir,
+                allow_shared_patient=allow_shared_patient,
+            )
+    return results
+
+
+def summarise_folds(
+    per_fold: Sequence[Mapping[str, Mapping[str, Mapping[str, Any]]]],
+) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """Average fold results: ``{panel: {variant: {metric: {"mean", "std", "folds"}}}}``.
+
+    Each fold contributes its mean over the probe's fold models; the std is across
+    the outer folds (one held-out section or patient each).
+    """
+    table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for panel in per_fold[0]:
+        table[panel] = {}
+        for variant in per_fold[0][panel]:
+            table[panel][variant] = {}
+            for metric in ("pcc", "mse", "mae"):
+                values = np.array(
+                    [fold[panel][variant]["summary"][metric]["mean"] for fold in per_fold]
+                )
+                table[panel][variant][metric] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std(ddof=0)),
+                    "folds": [float(v) for v in values],
+                }
+    return table
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str]:
+    """``| variant | PCC | MSE | MAE |`` rows with mean ± std."""
+    lines = ["| variant | PCC | MSE | MAE |", "| --- | --- | --- | --- |"]
+    for name, stats in rows.items():
+        cells = [f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" for m in ("pcc", "mse", "mae")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines

@@ -1,0 +1,189 @@
+"""The her2st experiment: every method and the loss ablation on real legacy-ST sections.
+
+Imports the sections, then, for each outer fold (leave-one-patient-out when the
+sections span several patients, otherwise leave-one-section-out), trains every
+variant from the same initialisation on the training sections and evaluates gene
+prediction on the held-out one, on the top-250 panel and on a gene-list file.
+Sized for a 2-core CPU: a small encoder on 64 px patches of the 112 µm window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankbygene import keys
+from rankbygene.data import read_dataset
+from rankbygene.data.importers import import_her2st
+from rankbygene.evaluation.genes import GeneEvalConfig
+from rankbygene.evaluation.probes import MLPProbeConfig
+from rankbygene.experiments.comparison import (
+    ablation_variants,
+    markdown_table,
+    run_comparison,
+    save_initialisation,
+    standard_variants,
+    summarise_folds,
+)
+from rankbygene.training import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Her2stExperimentConfig:
+    """Settings of the her2st experiment (CPU-sized defaults; see BENCHMARKS.md).
+
+    Attributes:
+        root: her2st folder (with ``data/ST-cnts``, ``data/ST-spotfiles``, ``data/ST-imgs``).
+        sections: Section ids, e.g. ``["C2", "C3", "C4", "C5", "C6"]``.
+        out: Output directory.
+        gene_list: Gene-list file evaluated as a second panel (None: top-250 only).
+        patch_px: Stored patch size of the 112 µm window.
+        encoder: Encoder name (random initialisation unless ``weights``).
+        weights: Initial weights of the encoder (a local file).
+        epochs: Training epochs per run.
+        batch_size: Training batch.
+        lr_image: Image-side learning rate (1e-3: a randomly initialised encoder).
+        train_panel: Panel the gene encoder is trained on.
+        probe_epochs: Epochs of the MLP probe (paper: 20).
+        ablation: Also run λ1 ∈ {0, 5} × λ2 ∈ {0, 1}.
+        folds: Limit the number of outer folds (None = all).
+        seed: Seed of the initialisation, training and probes.
+    """
+
+    root: Path = Path("../shared/data/her2st")
+    sections: list[str] = field(default_factory=lambda: ["C2", "C3", "C4", "C5", "C6"])
+    out: Path = Path("her2st_out")
+    gene_list: Path | None = None
+    patch_px: int = 64
+    encoder: str = "tiny"
+    weights: str | None = None
+    epochs: int = 8
+    batch_size: int = 64
+    lr_image: float = 1e-3
+    train_panel: str = "top250"
+    probe_epochs: int = 20
+    ablation: bool = True
+    folds: int | None = None
+    seed: int = 0
+
+
+def outer_folds(patients: dict[str, str]) -> tuple[list[tuple[list[str], list[str]]], str]:
+    """(train, test) id lists and the unit: ``patient`` when possible, else ``section``."""
+    ids = sorted(patients)
+    by_patient = sorted(set(patients.values()))
+    if len(by_patient) > 1:
+        folds = [
+            ([s for s in ids if patients[s] != p], [s for s in ids if patients[s] == p])
+            for p in by_patient
+        ]
+        return folds, "patient"
+    return [([s for s in ids if s != t], [t]) for t in ids], "section"
+
+
+def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
+    """Run the experiment; writes ``results.json`` and ``results.md`` under ``config.out``."""
+    started = time.perf_counter()
+    out = Path(config.out)
+    data_dir = out / "data"
+    if not (data_dir / keys.METADATA_DIR).exists():
+        import_her2st(config.root, config.sections, data_dir, patch_px=config.patch_px)
+    dataset = read_dataset(data_dir)
+    ids = [s for s in dataset.ids if s in set(config.sections)]
+    folds, unit = outer_folds({s: dataset[s].patient for s in ids})
+    folds = folds[: config.folds] if config.folds else folds
+    init = save_initialisation(config.encoder, out / "init", config.seed, config.weights)
+    settings = TrainConfig(
+        encoder=config.encoder,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr_image=config.lr_image,
+        panel=config.train_panel,
+        val_split="none",
+        accelerator="cpu",
+        checkpoint_every=config.epochs,
+        seed=config.seed,
+    )
+    probe = MLPProbeConfig(epochs=config.probe_epochs, seed=config.seed)
+    panels = {"top250": GeneEvalConfig(panel="top250", probe="mlp", mlp=probe)}
+    if config.gene_list is not None:
+        panels[Path(config.gene_list).stem] = GeneEvalConfig(
+            panel=str(config.gene_list), probe="mlp", mlp=probe
+        )
+    variants = standard_variants()
+    if config.ablation:
+        # λ1 = 5, λ2 = 1 is the rankbygene row already.
+        variants += [
+            v
+            for v in ablation_variants()
+            if dict(v.overrides) != {"lambda_rank": 5.0, "lambda_dist": 1.0}
+        ]
+    per_fold = []
+    for train_ids, test_ids in folds:
+        logger.info("her2st fold: train %s, test %s", train_ids, test_ids)
+        per_fold.append(
+            run_comparison(
+                data_dir,
+                train_ids,
+                test_ids,
+                variants,
+                out=out / "folds" / "_".join(test_ids),
+                train_settings=settings,
+                panels=panels,
+                init_weights=init,
+                allow_shared_patient=unit == "section",
+            )
+        )
+    table = summarise_folds(per_fold)
+    results = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "split_unit": unit,
+        "folds": [{"train": tr, "test": te} for tr, te in folds],
+        "panels": {name: {"n_genes": len(fold_panel(per_fold, name))} for name in panels},
+        "summary": table,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    _write(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
+    _write(out / keys.RESULTS_MD, her2st_markdown(results))
+    return results
+
+
+def fold_panel(per_fold: list[dict[str, Any]], panel: str) -> list[str]:
+    """The genes of a panel in the first fold (panels are chosen per fold on training)."""
+    first = next(iter(per_fold[0][panel].values()))
+    return list(first["genes"])
+
+
+def her2st_markdown(results: dict[str, Any]) -> str:
+    """Comparison tables, one per panel, with what the numbers can and cannot show."""
+    unit = results["split_unit"]
+    lines = [
+        "# her2st experiment: gene-expression prediction",
+        "",
+        f"{len(results['folds'])} outer folds, leave-one-{unit}-out; each cell is the mean ± "
+        "std over the outer folds of the per-fold score (MLP probe, 5 inner folds, PCC per "
+        "gene across the held-out section's spots, averaged over genes).",
+    ]
+    if unit == "section":
+        lines += [
+            "",
+            "All sections come from one patient, so the held-out section shares its patient "
+            "with training: this measures within-patient generalisation, not across patients.",
+        ]
+    for panel, rows in results["summary"].items():
+        lines += ["", f"## Panel {panel} ({results['panels'][panel]['n_genes']} genes)", ""]
+        lines += markdown_table(rows)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
