@@ -57,17 +57,37 @@ def test_deterministic_for_a_seed(tmp_path, synth):
         assert not np.array_equal(pa[:], pc[:])
 
 
-def test_image_carries_type_signal(synth):
-    """Mean patch colour predicts every type proportion well above chance."""
+def _image_stats(img: np.ndarray) -> np.ndarray:
+    """Mean colour (3) and crude nucleus morphology: dark-pixel shares, boundary/area."""
+    x = img.astype(np.float64)
+    lum = x.mean(-1)
+    dark = lum < 150
+    vertical = (dark[:, 1:] != dark[:, :-1]).mean((1, 2))
+    horizontal = (dark[:, :, 1:] != dark[:, :, :-1]).mean((1, 2))
+    edges = vertical + horizontal
+    share = dark.mean((1, 2))
+    return np.column_stack(
+        [x.mean((1, 2)), share, edges, edges / (share + 1e-3), (lum < 120).mean((1, 2))]
+    )
+
+
+def _r2(features: np.ndarray, target: np.ndarray) -> np.ndarray:
+    design = np.column_stack([features, np.ones(len(features))])
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    return 1 - (target - design @ coef).var(axis=0) / target.var(axis=0)
+
+
+def test_image_carries_type_signal_mostly_in_morphology(synth):
+    """Simple image statistics predict every type proportion; colour alone much less."""
     for s in synth:
         mix = s.read_adata().obsm[OBSM_MIXTURE]
         with s.patches() as store:
-            colour = store[:].reshape(len(store), -1, 3).mean(axis=1)
-        design = np.column_stack([colour, np.ones(len(colour))])
-        coef, *_ = np.linalg.lstsq(design, mix, rcond=None)
-        resid = mix - design @ coef
-        r2 = 1 - resid.var(axis=0) / mix.var(axis=0)
-        assert r2.min() > 0.2, r2
+            stats = _image_stats(store[:])
+        r2_colour = _r2(stats[:, :3], mix)
+        r2_all = _r2(stats, mix)
+        assert r2_colour.max() > 0.3, r2_colour  # mean colour follows some type
+        assert r2_all.min() > 0.1 and r2_all.mean() > 0.4, r2_all
+        assert r2_all.mean() > r2_colour.mean() + 0.1, (r2_all, r2_colour)
 
 
 def test_markers_follow_their_type(synth):
