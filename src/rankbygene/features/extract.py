@@ -63,7 +63,9 @@ class _PatchBatches(Dataset):
         start = b * self.batch_size
         patches = self.store[start : min(start + self.batch_size, self.n)]  # (B, H, W, 3) uint8
         x = torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2)
-        return self.transform.normalize(x)
+        # The permuted view is NHWC in memory; make it plain NCHW so the memory format
+        # is decided in one place (the channels_last option), not by accident.
+        return self.transform.normalize(x).contiguous()
 
 
 def feature_name(encoder: Any, source_run: str | Path | None = None) -> str:
