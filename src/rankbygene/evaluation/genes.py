@@ -338,12 +338,12 @@ def run_gene_evaluation(
         "n_train_spots": len(X_train),
         "n_test_spots": int(sum(len(t) for t in targets.values())),
         "features": {
-            "dir": str(features_dir),
+            "dir": str(features_dir.resolve()),
             "encoder": first.encoder,
             "source_run": first.source_run,
             "dim": int(first.features.shape[1]),
         },
-        "data": str(ds.root),
+        "data": str(Path(ds.root).resolve()),
         "config": config.to_dict(),
     }
     return GeneEvaluation(_json_safe(results), predictions, targets, {s: adatas[s] for s in test})

@@ -244,7 +244,7 @@ def extract_features(
         "source_run": run,
         "embed_dim": int(encoder.embed_dim),
         "transform": transform,
-        "data": str(ds.root),
+        "data": str(Path(ds.root).resolve()),  # the report finds the dataset by it
         "obsm_key": obsm_key(name),
     }
     update_summary(out_dir, header, written)
