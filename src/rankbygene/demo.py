@@ -12,7 +12,7 @@ Layout of the output directory::
     init/                 the shared initial encoder (safetensors + card)
     runs/{method}/        training runs
     features/{method}/    features per sample (CLAM/TRIDENT h5)
-    eval/{method}/        results.json, results.md, predictions/
+    eval/{panel}/{method}/  results.json, results.md, predictions/
     results.json, results.md, report.html
 """
 
@@ -26,20 +26,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-
 from rankbygene import keys
 from rankbygene.data import make_synthetic_dataset, read_dataset
-from rankbygene.evaluation.genes import GeneEvalConfig, evaluate_genes
+from rankbygene.evaluation.genes import GeneEvalConfig
 from rankbygene.evaluation.probes import MLPProbeConfig
-from rankbygene.features.extract import extract_features
-from rankbygene.models import create_encoder, save_encoder
+from rankbygene.experiments.comparison import (
+    FROZEN,
+    markdown_table,
+    run_comparison,
+    save_initialisation,
+    standard_variants,
+)
 from rankbygene.report import build_report
-from rankbygene.training import TrainConfig, load_run_encoder, train
+from rankbygene.training import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-FROZEN = "frozen"
 
 
 @dataclass
@@ -103,58 +104,30 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     train_ids, test_ids = _split(dataset.ids)
 
     # One initialisation shared by every method: the comparison isolates the training.
-    L.seed_everything(config.seed, verbose=False)
-    init_dir = out / "init"
-    save_encoder(create_encoder(config.encoder), init_dir, note="random initialisation")
-    init_weights = init_dir / keys.ENCODER_WEIGHTS
-
-    features: dict[str, Path] = {}
-    runs: dict[str, Path] = {}
-    features[FROZEN] = out / "features" / FROZEN
-    extract_features(
-        dataset, create_encoder(config.encoder, weights=str(init_weights)), features[FROZEN]
+    init_weights = save_initialisation(config.encoder, out / "init", config.seed)
+    settings = TrainConfig(
+        encoder=config.encoder,
+        panel=config.panel,
+        epochs=int(config.epochs or 1),
+        batch_size=config.batch_size,
+        lr_image=config.lr_image,
+        accelerator="cpu",
+        seed=config.seed,
+        checkpoint_every=int(config.epochs or 1),
+    ).updated(**config.extra_train)
+    probe = MLPProbeConfig(epochs=config.probe_epochs, seed=config.seed)
+    panels = {config.panel: GeneEvalConfig(panel=config.panel, probe="mlp", mlp=probe)}
+    per_panel = run_comparison(
+        data_dir,
+        train_ids,
+        test_ids,
+        standard_variants(config.methods),
+        out=out,
+        train_settings=settings,
+        panels=panels,
+        init_weights=init_weights,
     )
-    for method in config.methods:
-        run_dir = out / "runs" / method
-        if not (run_dir / keys.RUN_ENCODER_DIR).exists():
-            cfg = TrainConfig(
-                data=str(data_dir),
-                out=str(run_dir),
-                method=method,
-                encoder=config.encoder,
-                weights=str(init_weights),
-                train_samples=train_ids,
-                panel=config.panel,
-                epochs=int(config.epochs or 1),
-                batch_size=config.batch_size,
-                lr_image=config.lr_image,
-                accelerator="cpu",
-                seed=config.seed,
-                checkpoint_every=int(config.epochs or 1),
-                **config.extra_train,
-            )
-            train(cfg)
-        runs[method] = run_dir
-        features[method] = out / "features" / method
-        extract_features(
-            dataset, load_run_encoder(run_dir), features[method], source_run=str(run_dir)
-        )
-
-    summaries: dict[str, dict[str, Any]] = {}
-    for name, feats in features.items():
-        result = evaluate_genes(
-            dataset,
-            feats,
-            train_ids,
-            test_ids,
-            config=GeneEvalConfig(
-                panel=config.panel,
-                probe="mlp",
-                mlp=MLPProbeConfig(epochs=config.probe_epochs, seed=config.seed),
-            ),
-            out=out / "eval" / name,
-        )
-        summaries[name] = result["summary"]
+    summaries = {name: r["summary"] for name, r in per_panel[config.panel].items()}
     results = {
         "dataset": str(data_dir),
         "train_samples": train_ids,
@@ -163,7 +136,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "encoder": config.encoder,
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "methods": summaries,
-        "runs": {k: str(v) for k, v in runs.items()},
+        "runs": {m: str(out / "runs" / m) for m in config.methods},
         "verdict": verdict(summaries),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -199,12 +172,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"{', '.join(results['test_samples'])} (held-out patient); panel {results['panel']}; "
         f"encoder {results['encoder']}; MLP probe, 5 folds (mean ± std over fold models).",
         "",
-        "| method | PCC | MSE | MAE |",
-        "| --- | --- | --- | --- |",
     ]
-    for name, s in results["methods"].items():
-        cells = [f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}" for k in ("pcc", "mse", "mae")]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += markdown_table(results["methods"])
     lines += ["", results["verdict"], ""]
     return "\n".join(lines)
 

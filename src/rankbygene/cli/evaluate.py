@@ -10,12 +10,9 @@ import typer
 import yaml
 
 from rankbygene import keys
+from rankbygene.cli.common import parse_ids
 
 app = typer.Typer(no_args_is_help=True, help="Evaluate features.")
-
-
-def _ids(value: str) -> list[str]:
-    return [s.strip() for s in value.split(",") if s.strip()]
 
 
 @app.command("genes")
@@ -34,6 +31,11 @@ def genes(
     batch_size: int = typer.Option(None, "--batch-size", help="MLP probe batch size [64]."),
     lr: float = typer.Option(None, "--lr", help="MLP probe learning rate [1e-4]."),
     seed: int = typer.Option(None, "--seed", help="Random seed [0]."),
+    split_unit: str = typer.Option(
+        None,
+        "--split-unit",
+        help="patient (refuse a test patient seen in training) | section (one-patient data).",
+    ),
     config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
 ) -> None:
     """Predict gene expression from frozen features (paper MLP probe and/or HEST ridge)."""
@@ -59,13 +61,18 @@ def genes(
         }
         top: dict[str, Any] = {
             k: v
-            for k, v in {"panel": panel, "gene_list": gene_list, "probe": probe}.items()
+            for k, v in {
+                "panel": panel,
+                "gene_list": gene_list,
+                "probe": probe,
+                "split_unit": split_unit,
+            }.items()
             if v is not None
         }
         ridge = replace(cfg.ridge, seed=seed) if seed is not None else cfg.ridge
         cfg = replace(cfg, mlp=replace(cfg.mlp, **mlp_over), ridge=ridge, **top)
         res = evaluate_genes(
-            data, features, _ids(train_samples), _ids(test_samples), config=cfg, out=out
+            data, features, parse_ids(train_samples), parse_ids(test_samples), config=cfg, out=out
         )
     except (ValueError, FileNotFoundError, KeyError) as err:
         typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)

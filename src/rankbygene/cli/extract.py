@@ -8,12 +8,9 @@ from pathlib import Path
 import typer
 
 from rankbygene import keys
+from rankbygene.cli.common import parse_ids
 
 logger = logging.getLogger(__name__)
-
-
-def _ids(value: str | None) -> list[str] | None:
-    return [s.strip() for s in value.split(",") if s.strip()] if value else None
 
 
 def extract(
@@ -51,7 +48,7 @@ def extract(
             data,
             enc,
             out,
-            sample_ids=_ids(samples),
+            sample_ids=parse_ids(samples),
             batch_size=batch_size,
             num_workers=workers,
             bf16=bf16,

@@ -72,6 +72,9 @@ class GeneEvalConfig:
         mlp: MLP probe and fold settings.
         ridge: ridge probe settings.
         smooth: spatially smooth the expression targets (METHOD.md §1).
+        split_unit: ``"patient"`` (default) refuses a test sample whose patient is in
+            training; ``"section"`` allows it, for data from a single patient
+            (leave-one-section-out), and the results say so.
         target_sum: library-size normalisation target.
     """
 
@@ -82,6 +85,7 @@ class GeneEvalConfig:
     ridge: RidgeProbeConfig = field(default_factory=RidgeProbeConfig)
     smooth: bool = True
     target_sum: float = 1e4
+    split_unit: Literal["patient", "section"] = "patient"
 
     def __post_init__(self) -> None:
         if self.probe not in ("mlp", "ridge", "both"):
@@ -134,8 +138,11 @@ def _as_ids(ids: str | Sequence[str]) -> list[str]:
     return list(ids)
 
 
-def _check_split(dataset: STDataset, train_ids: list[str], test_ids: list[str]) -> None:
-    """Refuse empty, unknown, overlapping or patient-leaking splits."""
+def _check_split(
+    dataset: STDataset, train_ids: list[str], test_ids: list[str], split_unit: str = "patient"
+) -> None:
+    """Refuse empty, unknown, overlapping or (unless ``split_unit="section"``) patient-leaking
+    splits."""
     from rankbygene.data import assert_patient_disjoint
 
     if not train_ids or not test_ids:
@@ -149,6 +156,12 @@ def _check_split(dataset: STDataset, train_ids: list[str], test_ids: list[str]) 
     both = sorted(set(train_ids) & set(test_ids))
     if both:
         raise ValueError(f"Samples {both} are in both the training and the test samples.")
+    if split_unit == "section":
+        logger.warning(
+            "split_unit=section: test samples may share a patient with training; the "
+            "scores measure within-patient generalisation."
+        )
+        return
     assert_patient_disjoint(train_ids, test_ids, dataset.patients())
 
 
@@ -246,7 +259,7 @@ def run_gene_evaluation(
     ds = read_dataset(dataset) if isinstance(dataset, str | Path) else dataset
     features_dir = Path(features_dir)
     train, test = _as_ids(train_ids), _as_ids(test_ids)
-    _check_split(ds, train, test)
+    _check_split(ds, train, test, config.split_unit)
 
     adatas = {sid: ds[sid].read_adata() for sid in train + test}
     feats = {sid: _load_features(features_dir, sid, adatas[sid].obs_names) for sid in adatas}
@@ -315,6 +328,7 @@ def run_gene_evaluation(
     primary = config.probes[0]
     first = next(iter(feats.values()))
     results = {
+        "split_unit": config.split_unit,
         "panel": config.panel,
         "gene_list": config.gene_list,
         "genes": genes,

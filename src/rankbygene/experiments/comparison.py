@@ -86,7 +86,6 @@ def run_comparison(
     train_settings: TrainConfig,
     panels: Mapping[str, GeneEvalConfig],
     init_weights: Path,
-    allow_shared_patient: bool = False,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Train every variant on ``train_ids``, evaluate on ``test_ids``.
 
@@ -102,8 +101,6 @@ def run_comparison(
         train_settings: Shared training settings (``data``/``out``/``method`` are set here).
         panels: Named evaluation settings, e.g. ``{"top250": GeneEvalConfig(...)}``.
         init_weights: The shared initial encoder weights.
-        allow_shared_patient: Permit test sections of a training patient (for data with
-            a single patient: leave-one-section-out); results are labelled so.
 
     Returns:
         ``{panel: {variant: results dict of evaluate_genes}}``.
@@ -146,7 +143,6 @@ def run_comparison(
                 list(test_ids),
                 config=eval_config,
                 out=eval_dir,
-                allow_shared_patient=allow_shared_patient,
             )
     return results
 

@@ -110,12 +110,14 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
         checkpoint_every=config.epochs,
         seed=config.seed,
     )
-    probe = MLPProbeConfig(epochs=config.probe_epochs, seed=config.seed)
-    panels = {"top250": GeneEvalConfig(panel="top250", probe="mlp", mlp=probe)}
+    common = {
+        "probe": "mlp",
+        "mlp": MLPProbeConfig(epochs=config.probe_epochs, seed=config.seed),
+        "split_unit": unit,
+    }
+    panels = {"top250": GeneEvalConfig(panel="top250", **common)}
     if config.gene_list is not None:
-        panels[Path(config.gene_list).stem] = GeneEvalConfig(
-            panel=str(config.gene_list), probe="mlp", mlp=probe
-        )
+        panels[Path(config.gene_list).stem] = GeneEvalConfig(panel=str(config.gene_list), **common)
     variants = standard_variants()
     if config.ablation:
         # λ1 = 5, λ2 = 1 is the rankbygene row already.
@@ -137,7 +139,6 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
                 train_settings=settings,
                 panels=panels,
                 init_weights=init,
-                allow_shared_patient=unit == "section",
             )
         )
     table = summarise_folds(per_fold)
