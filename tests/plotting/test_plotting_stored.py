@@ -59,11 +59,15 @@ def test_read_metrics_collapses_step_rows(tmp_path: Path) -> None:
     assert df["train_total"].tolist() == [3.0, 2.0, 1.0]
 
 
-def test_rank_accuracy_plots_every_rank_column(tmp_path: Path) -> None:
-    ax = plot_rank_accuracy(_run(tmp_path))
+def test_rank_accuracy_plots_the_chosen_estimates(tmp_path: Path) -> None:
+    ax = plot_rank_accuracy(_run(tmp_path), estimate="both")
     labels = sorted(line.get_label() for line in ax.get_lines())
     assert labels == ["rank_acc_paper", "val_rank_acc_full"]
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0, 1, 2])
+    # Default: the low-variance estimate only.
+    ax = plot_rank_accuracy(_run(tmp_path, "full"))
+    assert [line.get_label() for line in ax.get_lines()] == ["val_rank_acc_full"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.55, 0.65, 0.75])
     given = new_axes()
     assert plot_rank_accuracy({"a": _run(tmp_path, "a")}, ax=given) is given
     out = save_rank_accuracy(_run(tmp_path, "b"), tmp_path / "fig" / "rank.png")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
@@ -58,25 +60,37 @@ def _named_runs(runs: RunsArg) -> dict[str, Path]:
 
 
 def _plot_columns(
-    runs: RunsArg, match: str, ylabel: str, ax: Axes | None, exclude: str | None = None
+    runs: RunsArg,
+    columns: Callable[[str], bool],
+    what: str,
+    ylabel: str,
+    ax: Axes | None,
 ) -> Axes:
-    """Plot the columns whose name contains ``match`` (and not ``exclude``) per run."""
+    """Plot the columns selected by ``columns`` per run: one colour per run, validation
+    columns solid and training columns dashed."""
     ax = new_axes(ax)
     named = _named_runs(runs)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     n_lines = 0
-    for name, run in named.items():
+    for i, (name, run) in enumerate(named.items()):
         df = read_metrics(run)
-        for col in (c for c in df.columns if match in c and not (exclude and exclude in c)):
+        for col in filter(columns, df.columns):
             series = df[col].dropna()
             if series.empty:
                 continue
             label = col if len(named) == 1 else f"{name}: {col}"
-            ax.plot(series.index, series.to_numpy(), marker="o", ms=3, label=label)
+            ax.plot(
+                series.index,
+                series.to_numpy(),
+                marker="o",
+                ms=3,
+                label=label,
+                color=colours[i % len(colours)] if len(named) > 1 else None,
+                linestyle="--" if col.startswith("train_") and len(named) > 1 else "-",
+            )
             n_lines += 1
     if n_lines == 0:
-        raise ValueError(
-            f"No '*{match}*' column with values in {', '.join(map(str, named.values()))}."
-        )
+        raise ValueError(f"No {what} column with values in {', '.join(map(str, named.values()))}.")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -84,24 +98,41 @@ def _plot_columns(
     return ax
 
 
-def plot_rank_accuracy(runs: RunsArg, ax: Axes | None = None) -> Axes:
-    """Plot every ``*rank_acc*`` column of one or several runs against the epoch.
+def plot_rank_accuracy(
+    runs: RunsArg, ax: Axes | None = None, estimate: Literal["full", "paper", "both"] = "full"
+) -> Axes:
+    """Plot the rank-accuracy columns of one or several runs against the epoch.
 
     Args:
         runs: a run dir (or its metrics.csv), a list of them, or name → run dir.
         ax: axes to draw on; a new figure if None.
+        estimate: ``full`` (low-variance estimate over all anchors, default),
+            ``paper`` (the paper's 8-draw estimate) or ``both``.
 
     Returns:
         The axes (``ax.figure`` is the figure).
     """
-    ax = _plot_columns(runs, "rank_acc", "rank accuracy", ax)
-    ax.set_title("Cross-modal rank accuracy")
+    wanted = ("full", "paper") if estimate == "both" else (estimate,)
+    ax = _plot_columns(
+        runs,
+        lambda c: any(c.endswith(f"rank_acc_{e}") for e in wanted),
+        f"'*rank_acc_{estimate}'",
+        "rank accuracy",
+        ax,
+    )
+    ax.set_title("Cross-modal rank accuracy (solid: validation, dashed: training)")
     return ax
 
 
 def plot_loss_curves(runs: RunsArg, ax: Axes | None = None) -> Axes:
     """Plot every ``train_*`` loss term of one or several runs against the epoch."""
-    ax = _plot_columns(runs, "train_", "loss", ax, exclude="rank_acc")
+    ax = _plot_columns(
+        runs,
+        lambda c: c.startswith("train_") and "rank_acc" not in c and "global_batch" not in c,
+        "'train_*' loss",
+        "loss",
+        ax,
+    )
     ax.set_title("Training losses")
     return ax
 

@@ -230,7 +230,7 @@ class SpotDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val is None:
-            return []
+            return []  # the trainer is built with limit_val_batches=0 then
         # Keep a small last batch unless it is too small to form a triplet.
         drop_last = len(self.val) % self.batch_size < 3 and len(self.val) >= self.batch_size
         return self._loader(self.val, None, drop_last)

@@ -168,6 +168,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
         logger=False,
         num_sanity_val_steps=0,
+        limit_val_batches=1.0 if val_ds is not None else 0,
         enable_model_summary=False,
         log_every_n_steps=1,
         default_root_dir=out,
