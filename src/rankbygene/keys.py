@@ -48,6 +48,7 @@ FEAT_BARCODE = "barcode"
 FEAT_ATTR_ENCODER = "encoder"
 FEAT_ATTR_SOURCE_RUN = "source_run"
 FEAT_ATTR_TRANSFORM = "transform"  # JSON string: input_size, mean, std
+FEATURES_SUMMARY = "features.json"  # FEATS/features.json: encoder, samples, dims
 
 # --- training run directory -------------------------------------------------------------
 RUN_CONFIG = "config.yaml"

@@ -24,7 +24,11 @@ def genes(
     out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
     panel: str = typer.Option(None, "--panel", help="top250 | hvg50 | topN | FILE [top250]."),
     gene_list: str = typer.Option(None, "--gene-list", help="Gene list (with topN: within)."),
-    probe: str = typer.Option(None, "--probe", help="mlp | ridge | both [mlp]."),
+    probe: str = typer.Option(
+        None, "--probe", help="mlp | ridge | both | retrieval (BLEEP; needs --run) [mlp]."
+    ),
+    run: Path = typer.Option(None, "--run", help="Training run whose heads retrieve (retrieval)."),
+    neighbours: int = typer.Option(None, "--k", help="Neighbours per test spot (retrieval) [50]."),
     epochs: int = typer.Option(None, "--epochs", help="MLP probe epochs [20]."),
     folds: int = typer.Option(None, "--folds", help="Folds over the training set [5]."),
     fold_unit: str = typer.Option(None, "--fold-unit", help="spots | samples [spots]."),
@@ -38,10 +42,15 @@ def genes(
     ),
     config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
 ) -> None:
-    """Predict gene expression from frozen features (paper MLP probe and/or HEST ridge)."""
-    from rankbygene.evaluation import GeneEvalConfig, evaluate_genes
+    """Predict gene expression from frozen features (MLP / ridge probe, or retrieval)."""
+    from rankbygene.evaluation import GeneEvalConfig, evaluate_genes, evaluate_retrieval
 
+    retrieval = probe == "retrieval"
     try:
+        if retrieval and run is None:
+            raise ValueError("--probe retrieval needs --run RUN (the run's heads and genes).")
+        if not retrieval and (run is not None or neighbours is not None):
+            raise ValueError("--run and --k are used only with --probe retrieval.")
         cfg = (
             GeneEvalConfig.from_dict(yaml.safe_load(config.read_text()) or {})
             if config
@@ -64,16 +73,21 @@ def genes(
             for k, v in {
                 "panel": panel,
                 "gene_list": gene_list,
-                "probe": probe,
+                "probe": None if retrieval else probe,
                 "split_unit": split_unit,
             }.items()
             if v is not None
         }
         ridge = replace(cfg.ridge, seed=seed) if seed is not None else cfg.ridge
         cfg = replace(cfg, mlp=replace(cfg.mlp, **mlp_over), ridge=ridge, **top)
-        res = evaluate_genes(
-            data, features, parse_ids(train_samples), parse_ids(test_samples), config=cfg, out=out
-        )
+        train_ids, test_ids = parse_ids(train_samples), parse_ids(test_samples)
+        if retrieval:
+            k = 50 if neighbours is None else neighbours
+            res = evaluate_retrieval(
+                data, run, features, train_ids, test_ids, config=cfg, k=k, out=out
+            )
+        else:
+            res = evaluate_genes(data, features, train_ids, test_ids, config=cfg, out=out)
     except (ValueError, FileNotFoundError, KeyError) as err:
         typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from err

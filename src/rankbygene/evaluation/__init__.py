@@ -1,4 +1,4 @@
-"""Evaluation of learned features: gene-expression prediction metrics, probes and pipelines."""
+"""Evaluation of learned features: gene-prediction metrics, probes, retrieval and pipelines."""
 
 from rankbygene.evaluation.genes import (
     GeneEvalConfig,
@@ -19,15 +19,22 @@ from rankbygene.evaluation.probes import (
     train_mlp_probe,
 )
 from rankbygene.evaluation.retrieval import retrieval_predict
+from rankbygene.evaluation.retrieval_run import (
+    RetrievalSettings,
+    evaluate_retrieval,
+    run_retrieval_evaluation,
+)
 
 __all__ = [
     "GeneEvalConfig",
     "GeneEvaluation",
     "MLPProbe",
     "MLPProbeConfig",
+    "RetrievalSettings",
     "RidgeProbeConfig",
     "cross_fit_mlp",
     "evaluate_genes",
+    "evaluate_retrieval",
     "fit_ridge_probe",
     "gene_metrics",
     "make_folds",
@@ -35,6 +42,7 @@ __all__ = [
     "pearson_per_gene",
     "retrieval_predict",
     "run_gene_evaluation",
+    "run_retrieval_evaluation",
     "select_best_epoch",
     "train_mlp_probe",
     "write_gene_evaluation",

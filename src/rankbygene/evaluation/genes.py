@@ -234,30 +234,43 @@ def _probe_block(
     return block, ensemble_pred
 
 
-def run_gene_evaluation(
+@dataclass
+class _EvalInputs:
+    """What every gene evaluation reads: a checked split, aligned features, panel, targets.
+
+    Attributes:
+        dataset: the dataset.
+        train: training sample ids.
+        test: test sample ids.
+        adatas: sample id → AnnData (raw counts) of every train and test sample.
+        feats: sample id → features aligned with the sample's spots.
+        genes: the evaluation panel (chosen on the training samples).
+        dropped: panel genes dropped (absent from some training sample).
+        expr: sample id → preprocessed expression on ``genes`` (N, G) float32.
+    """
+
+    dataset: STDataset
+    train: list[str]
+    test: list[str]
+    adatas: dict[str, ad.AnnData]
+    feats: dict[str, FeatureFile]
+    genes: list[str]
+    dropped: list[str]
+    expr: dict[str, np.ndarray]
+
+
+def _load_inputs(
     dataset: STDataset | str | Path,
-    features_dir: str | Path,
+    features_dir: Path,
     train_ids: str | Sequence[str],
     test_ids: str | Sequence[str],
-    config: GeneEvalConfig | None = None,
-) -> GeneEvaluation:
-    """Fit the configured probe(s) on the training samples and score the test samples.
-
-    Args:
-        dataset: an STDataset or its directory.
-        features_dir: directory of ``{id}.h5`` feature files (``rankbygene extract``).
-        train_ids: training sample ids (list or comma string).
-        test_ids: test sample ids; their patients must not be in training.
-        config: evaluation settings (defaults: top250, MLP probe).
-
-    Returns:
-        The results dict plus the predictions, targets and test AnnData.
-    """
+    config: GeneEvalConfig,
+) -> _EvalInputs:
+    """Check the split, read AnnData and features, choose the panel on the training samples
+    and preprocess every sample's expression on it."""
     from rankbygene.data import preprocess_expression, read_dataset, select_panel
 
-    config = config or GeneEvalConfig()
     ds = read_dataset(dataset) if isinstance(dataset, str | Path) else dataset
-    features_dir = Path(features_dir)
     train, test = _as_ids(train_ids), _as_ids(test_ids)
     _check_split(ds, train, test, config.split_unit)
 
@@ -289,6 +302,44 @@ def run_gene_evaluation(
         )
         for sid in adatas
     }
+    return _EvalInputs(ds, train, test, adatas, feats, genes, list(selection.dropped), expr)
+
+
+def _features_info(feats: Mapping[str, FeatureFile], features_dir: Path) -> dict[str, Any]:
+    """The ``features`` block of the results: directory, encoder, source run, dim."""
+    first = next(iter(feats.values()))
+    return {
+        "dir": str(features_dir.resolve()),
+        "encoder": first.encoder,
+        "source_run": first.source_run,
+        "dim": int(first.features.shape[1]),
+    }
+
+
+def run_gene_evaluation(
+    dataset: STDataset | str | Path,
+    features_dir: str | Path,
+    train_ids: str | Sequence[str],
+    test_ids: str | Sequence[str],
+    config: GeneEvalConfig | None = None,
+) -> GeneEvaluation:
+    """Fit the configured probe(s) on the training samples and score the test samples.
+
+    Args:
+        dataset: an STDataset or its directory.
+        features_dir: directory of ``{id}.h5`` feature files (``rankbygene extract``).
+        train_ids: training sample ids (list or comma string).
+        test_ids: test sample ids; their patients must not be in training.
+        config: evaluation settings (defaults: top250, MLP probe).
+
+    Returns:
+        The results dict plus the predictions, targets and test AnnData.
+    """
+    config = config or GeneEvalConfig()
+    features_dir = Path(features_dir)
+    inp = _load_inputs(dataset, features_dir, train_ids, test_ids, config)
+    ds, train, test = inp.dataset, inp.train, inp.test
+    feats, expr, genes = inp.feats, inp.expr, inp.genes
     X_train = np.concatenate([feats[s].features for s in train])
     Y_train = np.concatenate([expr[s] for s in train])
     groups = np.concatenate([np.full(len(expr[s]), s) for s in train])
@@ -326,13 +377,12 @@ def run_gene_evaluation(
         )
 
     primary = config.probes[0]
-    first = next(iter(feats.values()))
     results = {
         "split_unit": config.split_unit,
         "panel": config.panel,
         "gene_list": config.gene_list,
         "genes": genes,
-        "dropped_genes": list(selection.dropped),
+        "dropped_genes": inp.dropped,
         "probe": config.probe,
         "primary_probe": primary,
         "metric_labels": {
@@ -351,16 +401,13 @@ def run_gene_evaluation(
         "test_samples": test,
         "n_train_spots": len(X_train),
         "n_test_spots": int(sum(len(t) for t in targets.values())),
-        "features": {
-            "dir": str(features_dir.resolve()),
-            "encoder": first.encoder,
-            "source_run": first.source_run,
-            "dim": int(first.features.shape[1]),
-        },
+        "features": _features_info(feats, features_dir),
         "data": str(Path(ds.root).resolve()),
         "config": config.to_dict(),
     }
-    return GeneEvaluation(_json_safe(results), predictions, targets, {s: adatas[s] for s in test})
+    return GeneEvaluation(
+        _json_safe(results), predictions, targets, {s: inp.adatas[s] for s in test}
+    )
 
 
 def _json_safe(obj: Any) -> Any:
@@ -393,9 +440,8 @@ def _results_markdown(results: Mapping[str, Any]) -> str:
         f"{len(results['dropped_genes'])} dropped)",
         f"- train samples: {', '.join(results['train_samples'])}",
         f"- test samples: {', '.join(results['test_samples'])}",
-        "",
-        "PCC per sample (mean over genes, then over test samples) and pooled over test spots; "
-        "mean ± std over fold models.",
+        *([f"- retrieval heads: run {results['run']}"] if results.get("run") else []),
+        *(f"- {label}" for label in results["metric_labels"].values()),
         "",
         "| probe | PCC (per-sample mean) | PCC (pooled) | MSE | MAE |",
         "|---|---|---|---|---|",

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from rankbygene import keys
+from rankbygene.keys import FEATURES_SUMMARY
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ __all__ = [
     "update_summary",
     "write_features",
 ]
-
-# Summary of a features directory. Not (yet) in rankbygene.keys, so defined once here.
-FEATURES_SUMMARY = "features.json"
 
 
 @dataclass(frozen=True)
