@@ -146,16 +146,21 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return results
 
 
+def _mean_pcc(summary: dict[str, Any]) -> float:
+    """Mean PCC, -inf when undefined (every predicted gene constant)."""
+    value = summary.get("pcc", {}).get("mean")
+    return float("-inf") if value is None else float(value)
+
+
 def verdict(summaries: dict[str, dict[str, Any]]) -> str:
     """One honest sentence on who won (by mean PCC)."""
-    ranked = sorted(summaries, key=lambda m: summaries[m]["pcc"]["mean"], reverse=True)
-    best = ranked[0]
-    frozen = summaries.get(FROZEN, {}).get("pcc", {}).get("mean")
-    parts = [f"Best mean PCC: {best} ({summaries[best]['pcc']['mean']:.3f})."]
-    if frozen is not None:
-        guided = [m for m in summaries if m != FROZEN and summaries[m]["pcc"]["mean"] > frozen]
+    best = max(summaries, key=lambda m: _mean_pcc(summaries[m]))
+    parts = [f"Best mean PCC: {best} ({_mean_pcc(summaries[best]):.3f})."]
+    if FROZEN in summaries:
+        frozen = _mean_pcc(summaries[FROZEN])
+        guided = [m for m in summaries if m != FROZEN and _mean_pcc(summaries[m]) > frozen]
         parts.append(
-            f"{len(guided)} of {len(summaries) - 1} gene-guided methods beat the frozen "
+            f"{len(guided)} of {len(summaries) - 1} gene-guided rows beat the frozen "
             f"initialisation ({frozen:.3f})."
         )
     if "rankbygene" in summaries and best != "rankbygene":

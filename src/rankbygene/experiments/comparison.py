@@ -10,7 +10,8 @@ Layout under ``out``::
     init/                          shared initial encoder
     runs/{variant}/                training runs
     features/{variant}/            features of every sample of the split
-    eval/{panel}/{variant}/        gene-prediction results per panel
+    eval/{panel}/{variant}/        gene-prediction results per panel (BLEEP variants add
+                                   a ``{variant}-retrieval`` row: BLEEP's own predictor)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from rankbygene import keys
 from rankbygene.data import read_dataset
 from rankbygene.evaluation.genes import GeneEvalConfig, evaluate_genes
+from rankbygene.evaluation.retrieval_run import evaluate_retrieval
 from rankbygene.features.extract import extract_features
 from rankbygene.models import create_encoder, save_encoder
 from rankbygene.training import TrainConfig, load_run_encoder, train
@@ -109,6 +111,7 @@ def run_comparison(
     dataset = read_dataset(data)
     ids = sorted({*train_ids, *test_ids})
     features: dict[str, Path] = {}
+    retrieval_runs: dict[str, Path] = {}  # BLEEP also predicts by retrieval, its own way
     for variant in variants:
         feats = out / "features" / variant.name
         if variant.method is None:
@@ -128,6 +131,8 @@ def run_comparison(
                 train(config)
             encoder = load_run_encoder(run_dir)
             source = str(run_dir)
+            if variant.method == "bleep":
+                retrieval_runs[f"{variant.name}-retrieval"] = run_dir
         extract_features(dataset, encoder, feats, sample_ids=ids, source_run=source)
         features[variant.name] = feats
 
@@ -143,6 +148,17 @@ def run_comparison(
                 list(test_ids),
                 config=eval_config,
                 out=eval_dir,
+            )
+        for name, run_dir in retrieval_runs.items():
+            base = name.removesuffix("-retrieval")
+            results[panel_name][name] = evaluate_retrieval(
+                dataset,
+                run_dir,
+                features[base],
+                list(train_ids),
+                list(test_ids),
+                config=eval_config,
+                out=out / "eval" / panel_name / name,
             )
     return results
 
@@ -162,12 +178,14 @@ def summarise_folds(
             table[panel][variant] = {}
             for metric in ("pcc", "mse", "mae"):
                 values = np.array(
-                    [fold[panel][variant]["summary"][metric]["mean"] for fold in per_fold]
+                    [fold[panel][variant]["summary"][metric]["mean"] for fold in per_fold],
+                    dtype=float,  # None (undefined PCC) becomes NaN
                 )
+                defined = np.isfinite(values).all()
                 table[panel][variant][metric] = {
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=0)),
-                    "folds": [float(v) for v in values],
+                    "mean": float(values.mean()) if defined else None,
+                    "std": float(values.std(ddof=0)) if defined else None,
+                    "folds": [float(v) if np.isfinite(v) else None for v in values],
                 }
     return table
 
@@ -176,6 +194,14 @@ def markdown_table(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> lis
     """``| variant | PCC | MSE | MAE |`` rows with mean ± std."""
     lines = ["| variant | PCC | MSE | MAE |", "| --- | --- | --- | --- |"]
     for name, stats in rows.items():
-        cells = [f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" for m in ("pcc", "mse", "mae")]
+        cells = [_cell(stats[m]) for m in ("pcc", "mse", "mae")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _cell(stat: Mapping[str, Any]) -> str:
+    """``mean ± std``, or ``n/a`` when undefined (e.g. PCC of constant predictions)."""
+    mean, std = stat.get("mean"), stat.get("std")
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.3f} ± {std or 0.0:.3f}"
