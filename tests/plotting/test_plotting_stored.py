@@ -64,10 +64,12 @@ def test_rank_accuracy_plots_the_chosen_estimates(tmp_path: Path) -> None:
     labels = sorted(line.get_label() for line in ax.get_lines())
     assert labels == ["rank_acc_paper", "val_rank_acc_full"]
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0, 1, 2])
-    # Default: the low-variance estimate only.
+    # Default: the low-variance estimate only, when it is logged.
     ax = plot_rank_accuracy(_run(tmp_path, "full"))
     assert [line.get_label() for line in ax.get_lines()] == ["val_rank_acc_full"]
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.55, 0.65, 0.75])
+    ax = plot_rank_accuracy(_run(tmp_path, "paper-only"), estimate="paper")
+    assert [line.get_label() for line in ax.get_lines()] == ["rank_acc_paper"]
     given = new_axes()
     assert plot_rank_accuracy({"a": _run(tmp_path, "a")}, ax=given) is given
     out = save_rank_accuracy(_run(tmp_path, "b"), tmp_path / "fig" / "rank.png")

@@ -99,19 +99,25 @@ def _plot_columns(
 
 
 def plot_rank_accuracy(
-    runs: RunsArg, ax: Axes | None = None, estimate: Literal["full", "paper", "both"] = "full"
+    runs: RunsArg,
+    ax: Axes | None = None,
+    estimate: Literal["auto", "full", "paper", "both"] = "auto",
 ) -> Axes:
     """Plot the rank-accuracy columns of one or several runs against the epoch.
 
     Args:
         runs: a run dir (or its metrics.csv), a list of them, or name → run dir.
         ax: axes to draw on; a new figure if None.
-        estimate: ``full`` (low-variance estimate over all anchors, default),
-            ``paper`` (the paper's 8-draw estimate) or ``both``.
+        estimate: ``full`` (low-variance estimate over all anchors), ``paper`` (the
+            paper's 8-draw estimate), ``both``, or ``auto`` (default: ``full`` when the
+            runs log it, else ``paper``).
 
     Returns:
         The axes (``ax.figure`` is the figure).
     """
+    if estimate == "auto":
+        logged = (c for run in _named_runs(runs).values() for c in read_metrics(run).columns)
+        estimate = "full" if any(c.endswith("rank_acc_full") for c in logged) else "paper"
     wanted = ("full", "paper") if estimate == "both" else (estimate,)
     ax = _plot_columns(
         runs,
