@@ -17,7 +17,8 @@ from rankbygene.data import read_dataset
 from rankbygene.data.importers import estimate_um_per_px, import_her2st, list_sections
 
 PITCH_PX = 30.0  # 200 µm between array neighbours -> 6.667 µm/px
-REAL_ROOT = Path("/work/shared/data/her2st")
+# The real her2st sections live in shared/ beside the repository (never committed).
+REAL_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "her2st"
 
 
 def _write_section(
