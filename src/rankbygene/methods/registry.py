@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -39,43 +40,44 @@ class Method:
     description: str = ""
 
 
-class InfoNCEObjective(nn.Module):
+class SingleTermObjective(nn.Module):
+    """An objective made of one loss term (HEST-FT's InfoNCE, BLEEP's soft CLIP).
+
+    Args:
+        term: Name under which the term is logged.
+        loss: ``(student, gene) -> scalar``, settings already bound.
+    """
+
+    def __init__(self, term: str, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.term = term
+        self.loss = loss
+
+    def forward(
+        self,
+        student: torch.Tensor,
+        gene: torch.Tensor,
+        teacher: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Terms:
+        """Shape: student, gene (N, D) -> {term: scalar, "total": scalar}."""
+        value = self.loss(student, gene)
+        return {self.term: value, "total": value}
+
+
+def _info_nce_objective(cfg: TrainConfig) -> nn.Module:
     """HEST-FT: gene-image InfoNCE only (Eq. 1), no teacher."""
-
-    def __init__(self, temperature: float, symmetric: bool) -> None:
-        super().__init__()
-        self.temperature = temperature
-        self.symmetric = symmetric
-
-    def forward(
-        self,
-        student: torch.Tensor,
-        gene: torch.Tensor,
-        teacher: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Terms:
-        """Shape: student, gene (N, D) -> scalar terms."""
-        loss = info_nce_loss(student, gene, temperature=self.temperature, symmetric=self.symmetric)
-        return {"contrastive": loss, "total": loss}
+    return SingleTermObjective(
+        "contrastive",
+        partial(info_nce_loss, temperature=float(cfg.temperature), symmetric=cfg.symmetric),
+    )
 
 
-class SoftClipObjective(nn.Module):
+def _soft_clip_objective(cfg: TrainConfig) -> nn.Module:
     """BLEEP: CLIP with soft targets softmax((S^v + S^g)/2/τ)."""
-
-    def __init__(self, temperature: float) -> None:
-        super().__init__()
-        self.temperature = temperature
-
-    def forward(
-        self,
-        student: torch.Tensor,
-        gene: torch.Tensor,
-        teacher: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Terms:
-        """Shape: student, gene (N, D) -> scalar terms."""
-        loss = soft_clip_loss(student, gene, temperature=self.temperature)
-        return {"soft_clip": loss, "total": loss}
+    return SingleTermObjective(
+        "soft_clip", partial(soft_clip_loss, temperature=float(cfg.temperature))
+    )
 
 
 def _rankbygene_objective(cfg: TrainConfig) -> nn.Module:
@@ -130,7 +132,7 @@ register_method(
         name="hest-ft",
         uses_teacher=False,
         student_augment="weak",
-        build_objective=lambda cfg: InfoNCEObjective(float(cfg.temperature), cfg.symmetric),
+        build_objective=_info_nce_objective,
         defaults={"proj_dim": 1024, "temperature": 0.1},
         description="Gene-image InfoNCE fine-tuning (HEST-FT).",
     )
@@ -140,7 +142,7 @@ register_method(
         name="bleep",
         uses_teacher=False,
         student_augment="weak",
-        build_objective=lambda cfg: SoftClipObjective(float(cfg.temperature)),
+        build_objective=_soft_clip_objective,
         defaults={"proj_dim": 256, "temperature": 1.0},
         description="CLIP with soft targets (BLEEP); retrieval-based prediction.",
     )
