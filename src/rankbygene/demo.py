@@ -179,6 +179,13 @@ def results_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     lines += markdown_table(results["methods"])
+    if any(name.endswith("-retrieval") for name in results["methods"]):
+        lines += [
+            "",
+            "`*-retrieval`: BLEEP's own predictor (average expression of the 50 training spots "
+            "whose gene embeddings are closest to the spot's image embedding); no probe, so its "
+            "± is across test samples.",
+        ]
     lines += ["", results["verdict"], ""]
     return "\n".join(lines)
 
