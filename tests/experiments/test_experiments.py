@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from rankbygene import keys
 from rankbygene.demo import DemoConfig, run_demo, verdict
 from rankbygene.experiments import ablation_variants, summarise_folds
-from rankbygene.experiments.her2st import outer_folds
+from rankbygene.experiments.her2st import (
+    Her2stExperimentConfig,
+    outer_folds,
+    run_her2st_experiment,
+)
 
 
 def test_outer_folds_by_patient_when_possible():
@@ -74,3 +79,29 @@ def test_demo_end_to_end(tmp_path):
     html = (tmp_path / "demo" / keys.REPORT_HTML).read_text()
     assert "rankbygene" in html and "data:image/png;base64" in html
     assert "| rankbygene |" in (tmp_path / "demo" / keys.RESULTS_MD).read_text()
+
+
+HER2ST = Path(__file__).resolve().parents[3] / "shared" / "data" / "her2st"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HER2ST.exists(), reason="real her2st data not beside the repository")
+def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
+    config = Her2stExperimentConfig(
+        root=HER2ST,
+        sections=["C2", "C3"],
+        out=tmp_path / "her2st",
+        patch_px=32,
+        epochs=1,
+        probe_epochs=1,
+        ablation=False,
+        folds=1,
+    )
+    results = run_her2st_experiment(config)
+    assert results["split_unit"] == "section"  # one patient: leave-one-section-out
+    assert results["folds"] == [{"train": ["C3"], "test": ["C2"]}]
+    rows = results["summary"]["top250"]
+    assert set(rows) == {"frozen", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"}
+    assert all(-1.0 <= r["pcc"]["mean"] <= 1.0 for r in rows.values() if r["pcc"]["mean"])
+    text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()
+    assert "within-patient" in text and "| rankbygene |" in text

@@ -147,3 +147,13 @@ def test_nan_loss_names_the_step_and_term():
     }
     with pytest.raises(FloatingPointError, match=r"step 0.*contrastive"):
         module._compute(batch, train=True)
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_trains_on_cpu(tiny_dataset, tmp_path):
+    run = train(_config(tiny_dataset, tmp_path / "bf16", precision="bf16-mixed"))
+    metrics = pd.read_csv(run / keys.RUN_METRICS)
+    assert np.isfinite(metrics["train_total"]).all()
+    # Exported weights stay float32 whatever the training precision.
+    encoder = load_run_encoder(run)
+    assert all(p.dtype == torch.float32 for p in encoder.parameters())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -174,7 +175,10 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         default_root_dir=out,
     )
     ckpt_path = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT if config.resume else None
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    with warnings.catch_warnings():
+        # The EMA teacher is kept in eval mode by design (BN statistics come from the EMA).
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         export_run(module, out, genes)
     logger.info("Run written to %s", out)
