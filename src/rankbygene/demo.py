@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from rankbygene.experiments.comparison import (
     save_initialisation,
     standard_variants,
 )
+from rankbygene.fileio import write_text_atomic
 from rankbygene.report import build_report
 from rankbygene.training import TrainConfig
 
@@ -140,8 +140,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "verdict": verdict(summaries),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    _write_atomic(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
-    _write_atomic(out / keys.RESULTS_MD, results_markdown(results))
+    write_text_atomic(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
+    write_text_atomic(out / keys.RESULTS_MD, results_markdown(results))
     build_report(out, title="rankbygene demo (synthetic data)")
     return results
 
@@ -188,9 +188,3 @@ def results_markdown(results: dict[str, Any]) -> str:
         ]
     lines += ["", results["verdict"], ""]
     return "\n".join(lines)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

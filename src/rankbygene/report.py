@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 
 from rankbygene import __version__, keys
 from rankbygene.features.io import FEATURES_SUMMARY, list_feature_files
+from rankbygene.fileio import write_text_atomic
 from rankbygene.plotting.common import save_figure
 from rankbygene.plotting.curves import plot_loss_curves, plot_rank_accuracy
 from rankbygene.plotting.embedding import plot_feature_tsne, plot_similarity_scatter
@@ -389,9 +390,6 @@ def build_report(
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
         f"<body>{''.join(parts)}</body></html>\n"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomic(out, page)
     logger.info("wrote %s", out)
     return out

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,6 +42,7 @@ from rankbygene.evaluation.probes import (
     fit_ridge_probe,
 )
 from rankbygene.features.io import FeatureFile, assert_same_spots, feature_path, read_features
+from rankbygene.fileio import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:
     from rankbygene.data import STDataset
@@ -462,12 +462,6 @@ def _results_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_gene_evaluation(evaluation: GeneEvaluation, out: str | Path) -> Path:
     """Write ``results.json``, ``results.md``, ``config.yaml`` and ``predictions/{id}.h5ad``.
 
@@ -499,12 +493,11 @@ def write_gene_evaluation(evaluation: GeneEvaluation, out: str | Path) -> Path:
             "encoder": res["features"]["encoder"],
         }
         path = pred_dir / f"{sid}{keys.ST_SUFFIX}"
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        pa.write_h5ad(tmp)
-        os.replace(tmp, path)
-    _write_text_atomic(out / keys.RESULTS_JSON, json.dumps(res, indent=2) + "\n")
-    _write_text_atomic(out / keys.RESULTS_MD, _results_markdown(res))
-    _write_text_atomic(out / keys.RUN_CONFIG, yaml.safe_dump(res["config"], sort_keys=False))
+        with atomic_path(path) as tmp:
+            pa.write_h5ad(tmp)
+    write_text_atomic(out / keys.RESULTS_JSON, json.dumps(res, indent=2) + "\n")
+    write_text_atomic(out / keys.RESULTS_MD, _results_markdown(res))
+    write_text_atomic(out / keys.RUN_CONFIG, yaml.safe_dump(res["config"], sort_keys=False))
     logger.info("wrote %s", out / keys.RESULTS_JSON)
     return out
 

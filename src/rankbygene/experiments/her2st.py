@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from rankbygene.experiments.comparison import (
     standard_variants,
     summarise_folds,
 )
+from rankbygene.fileio import write_text_atomic
 from rankbygene.training import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -150,8 +150,8 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
         "summary": table,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    _write(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
-    _write(out / keys.RESULTS_MD, her2st_markdown(results))
+    write_text_atomic(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
+    write_text_atomic(out / keys.RESULTS_MD, her2st_markdown(results))
     return results
 
 
@@ -182,9 +182,3 @@ def her2st_markdown(results: dict[str, Any]) -> str:
         lines += markdown_table(rows)
     lines.append("")
     return "\n".join(lines)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

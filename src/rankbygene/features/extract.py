@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from rankbygene.features.io import (
     update_summary,
     write_features,
 )
+from rankbygene.fileio import atomic_path
 
 if TYPE_CHECKING:
     from rankbygene.data import PatchStore, Sample, STDataset
@@ -134,10 +134,8 @@ def _write_obsm_copy(
     assert_same_spots(barcodes, adata.obs_names, sample.id)
     adata.obsm[key] = feats
     path = out_dir / keys.ST_DIR / f"{sample.id}{keys.ST_SUFFIX}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    adata.write_h5ad(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
     return path
 
 

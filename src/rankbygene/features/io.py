@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import h5py
 import numpy as np
 
 from rankbygene import keys
+from rankbygene.fileio import atomic_path, write_text_atomic
 from rankbygene.keys import FEATURES_SUMMARY
 
 logger = logging.getLogger(__name__)
@@ -131,18 +131,12 @@ def write_features(
             f"Feature file {path}: features {feats.shape}, coords {coords.shape} and "
             f"{codes.shape[0]} barcodes must describe the same N spots."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset(keys.FEAT_FEATURES, data=feats)
-            f.create_dataset(keys.FEAT_COORDS, data=coords)
-            f.create_dataset(keys.FEAT_BARCODE, data=codes[:, None])
-            for name, value in (attrs or {}).items():
-                f.attrs[name] = _attr_value(value)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset(keys.FEAT_FEATURES, data=feats)
+        f.create_dataset(keys.FEAT_COORDS, data=coords)
+        f.create_dataset(keys.FEAT_BARCODE, data=codes[:, None])
+        for name, value in (attrs or {}).items():
+            f.attrs[name] = _attr_value(value)
     return path
 
 
@@ -219,11 +213,8 @@ def update_summary(
     merged = dict(summary.get("samples", {}))
     merged.update(samples)
     summary["samples"] = dict(sorted(merged.items()))
-    out = root / FEATURES_SUMMARY
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out)
-    return out
+    text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    return write_text_atomic(root / FEATURES_SUMMARY, text)
 
 
 def assert_same_spots(

@@ -10,6 +10,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from rankbygene import __version__
+from rankbygene.fileio import atomic_path, write_text_atomic
 from rankbygene.keys import ENCODER_CARD, ENCODER_WEIGHTS
 from rankbygene.models.encoders import Encoder
 from rankbygene.models.registry import create_encoder
@@ -61,8 +62,9 @@ def save_encoder(encoder: Encoder, directory: str | Path, **card_extra: Any) -> 
         ) from err
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in encoder.backbone.state_dict().items()}
-    save_file(tensors, directory / ENCODER_WEIGHTS, metadata={CARD_BACKBONE: encoder.name})
-    (directory / ENCODER_CARD).write_text(text + "\n")
+    with atomic_path(directory / ENCODER_WEIGHTS) as tmp:
+        save_file(tensors, tmp, metadata={CARD_BACKBONE: encoder.name})
+    write_text_atomic(directory / ENCODER_CARD, text + "\n")  # the card last: a complete save
     logger.info("saved encoder %s to %s", encoder.name, directory)
     return directory
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
+
+from rankbygene.fileio import atomic_path
 
 _PREFIXES = ("train_", "val_", "momentum")
 
@@ -45,6 +46,5 @@ class EpochMetricsCSV(L.Callback):
         if len(table):
             table = table[table["epoch"] < trainer.current_epoch]
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
-        tmp = self.path.with_suffix(".csv.tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            table.to_csv(tmp, index=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from rankbygene import keys
 from rankbygene.data import STDataset, read_dataset
+from rankbygene.fileio import atomic_path, write_text_atomic
 from rankbygene.methods import get_method
 from rankbygene.models import MLPHead, load_encoder, save_encoder
 from rankbygene.training.callbacks import EpochMetricsCSV
@@ -140,8 +140,9 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     out.mkdir(parents=True, exist_ok=True)
     config_with_split = config.updated(train_samples=fit_ids, val_samples=val_ids)
     if not config.resume:
-        config_with_split.to_yaml(out / keys.RUN_CONFIG)
-        (out / keys.RUN_GENES).write_text("\n".join(genes) + "\n")
+        write_text_atomic(out / keys.RUN_GENES, "\n".join(genes) + "\n")
+        with atomic_path(out / keys.RUN_CONFIG) as tmp:
+            config_with_split.to_yaml(tmp)
     logger.info(
         "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
         config.method,
@@ -198,16 +199,15 @@ def export_run(module: AlignmentModule, out: Path, genes: list[str]) -> None:
     head = (module.teacher or module.student).head
     tensors = {f"image_head.{k}": v for k, v in head.state_dict().items()}
     tensors |= {f"gene_encoder.{k}": v for k, v in module.gene_encoder.state_dict().items()}
-    tmp = out / (HEADS_FILE + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, out / HEADS_FILE)
+    with atomic_path(out / HEADS_FILE) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     card = {
         "embed_dim": module.backbone.embed_dim,
         "proj_dim": config.proj_dim,
         "n_genes": len(genes),
         "method": config.method,
     }
-    (out / HEADS_CARD).write_text(json.dumps(card, indent=2))
+    write_text_atomic(out / HEADS_CARD, json.dumps(card, indent=2))
 
 
 def load_run_encoder(run_dir: str | Path) -> torch.nn.Module:
