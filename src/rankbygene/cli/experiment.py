@@ -42,6 +42,10 @@ def her2st(
         folds=folds,
         seed=seed,
     )
-    results = run_her2st_experiment(config)
+    try:
+        results = run_her2st_experiment(config)
+    except (ValueError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from err
     typer.echo((out / "results.md").read_text())
     typer.echo(f"Results: {out / 'results.json'} ({results['seconds']:.0f} s)")
