@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rankbygene.methods import get_method, list_methods
@@ -43,3 +45,20 @@ def test_invalid_values():
         resolve_config(TrainConfig(data="d", out="o", batch_size=2))
     with pytest.raises(ValueError, match="--data"):
         resolve_config(TrainConfig(out="o"))
+
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load_and_resolve(path):
+    cfg = resolve_config(TrainConfig.from_yaml(path).updated(data="d", out="o"))
+    assert cfg.proj_dim and cfg.temperature and cfg.epochs >= 1
+
+
+def test_paper_configs_hold_the_paper_settings():
+    cfg = TrainConfig.from_yaml(next(p for p in CONFIGS if p.name == "paper_breast_uni.yaml"))
+    paper = (cfg.encoder, cfg.lambda_rank, cfg.lambda_dist, cfg.batch_size, cfg.epochs)
+    assert paper == ("uni", 5.0, 1.0, 64, 100)
+    optimisation = (cfg.lr_image, cfg.lr_gene, cfg.temperature, cfg.momentum_start)
+    assert optimisation == (1e-4, 1e-3, 0.1, 0.96)
