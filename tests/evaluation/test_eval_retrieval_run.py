@@ -106,7 +106,6 @@ def test_results_outputs_and_convex_predictions(setup) -> None:
     assert (predicted >= ref.min(0) - 1e-5).all() and (predicted <= ref.max(0) + 1e-5).all()
 
 
-@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # constant prediction: PCC NaN
 def test_k_covering_all_references_predicts_their_mean(setup) -> None:
     data, run, feats, _ = setup
     ev = run_retrieval_evaluation(data, run, feats, TRAIN, TEST, CFG, k=10_000, weighting="mean")

@@ -177,6 +177,13 @@ def _load_features(features_dir: Path, sample_id: str, barcodes: Sequence[str]) 
     return ff
 
 
+def _mean_ignoring_nan(values: Sequence[float]) -> float:
+    """Mean over the finite values; NaN (without numpy's warning) when none is finite."""
+    arr = np.asarray(values, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def _score(
     preds: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], genes: Sequence[str]
 ) -> dict[str, Any]:
@@ -192,7 +199,7 @@ def _score(
     return {
         "per_sample": per_sample,
         "per_sample_mean": {
-            k: float(np.nanmean([per_sample[s][k] for s in ids])) for k in SCALAR_METRICS
+            k: _mean_ignoring_nan([per_sample[s][k] for s in ids]) for k in SCALAR_METRICS
         },
         "pooled": {k: pooled[k] for k in (*SCALAR_METRICS, "n_genes_excluded")},
         "pcc_per_gene_pooled": dict(zip(genes, pooled["pcc_per_gene"].tolist(), strict=True)),

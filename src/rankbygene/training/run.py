@@ -179,6 +179,10 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     with warnings.catch_warnings():
         # The EMA teacher is kept in eval mode by design (BN statistics come from the EMA).
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        # Lightning's own pytree helper trips a torch deprecation; nothing a user can act on.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        if config.resume:  # resuming writes into the existing checkpoint directory on purpose
+            warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         export_run(module, out, genes)
