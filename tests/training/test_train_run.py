@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -157,3 +159,14 @@ def test_bf16_mixed_precision_trains_on_cpu(tiny_dataset, tmp_path):
     # Exported weights stay float32 whatever the training precision.
     encoder = load_run_encoder(run)
     assert all(p.dtype == torch.float32 for p in encoder.parameters())
+
+
+def test_lightning_product_tips_are_dropped_but_device_info_kept(caplog):
+    from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+    import rankbygene.training.run  # noqa: F401  (installs the filter)
+
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch.utilities.rank_zero"):
+        rank_zero_info("💡 Tip: install something")
+        rank_zero_info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]

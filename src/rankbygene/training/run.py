@@ -36,6 +36,16 @@ from rankbygene.training.module import AlignmentModule
 
 logger = logging.getLogger(__name__)
 
+
+class _DropLightningAdverts(logging.Filter):
+    """Drop Lightning's product tips ("💡 Tip: ...") from every run's console output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightningAdverts())
+
 HEADS_FILE = "heads.safetensors"
 HEADS_CARD = "heads.json"
 
