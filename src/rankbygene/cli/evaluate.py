@@ -1,4 +1,4 @@
-"""``rankbygene evaluate ...``: evaluation commands (``genes``: expression prediction)."""
+"""``rankbygene evaluate ...``: ``genes`` (expression prediction), ``slides`` (ABMIL)."""
 
 from __future__ import annotations
 
@@ -95,4 +95,47 @@ def genes(
     typer.echo(
         f"PCC {pcc['mean']:.4f} ± {pcc['std']:.4f} ({res['primary_probe']} probe, "
         f"{len(res['genes'])} genes); results in {out / keys.RESULTS_JSON}"
+    )
+
+
+@app.command("slides")
+def slides(
+    features: Path = typer.Option(..., "--features", help="Per-slide feature files ({id}.h5)."),
+    labels: Path = typer.Option(..., "--labels", help="CSV: slide_id[, case_id], label columns."),
+    out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
+    task: str = typer.Option(None, "--task", help="classification | survival [classification]."),
+    label_column: str = typer.Option("label", "--label-column", help="Classification label."),
+    folds: int = typer.Option(None, "--folds", help="Cross-validation folds [5]."),
+    epochs: int = typer.Option(None, "--epochs", help="[200 classification, 20 survival]."),
+    lr: float = typer.Option(None, "--lr", help="[1e-4 classification, 2e-4 survival]."),
+    optimizer: str = typer.Option(None, "--optimizer", help="adam | sgd [adam / sgd]."),
+    grad_accum: int = typer.Option(None, "--grad-accum", help="Slides per optimiser step [1]."),
+    bins: int = typer.Option(None, "--bins", help="Survival time bins [4]."),
+    seed: int = typer.Option(None, "--seed", help="Random seed [0]."),
+    config: Path = typer.Option(None, "--config", help="YAML SlideEvalConfig; flags override."),
+) -> None:
+    """Slide classification (AUC) or survival (C-index) with gated-attention ABMIL."""
+    from rankbygene.evaluation.slides import SlideEvalConfig, evaluate_slides
+
+    try:
+        cfg = SlideEvalConfig.from_dict(yaml.safe_load(config.read_text()) or {} if config else {})
+        flags = {
+            "task": task,
+            "folds": folds,
+            "epochs": epochs,
+            "lr": lr,
+            "optimizer": optimizer,
+            "grad_accum": grad_accum,
+            "n_bins": bins,
+            "seed": seed,
+        }
+        cfg = replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+        res = evaluate_slides(features, labels, cfg, label_column=label_column, out=out)
+    except (ValueError, FileNotFoundError) as err:
+        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from err
+    score = res["summary"][res["metric"]]
+    typer.echo(
+        f"{res['metric']} {score['mean']:.4f} ± {score['std']:.4f} over {len(res['folds'])} "
+        f"folds; results in {out / keys.RESULTS_JSON}"
     )

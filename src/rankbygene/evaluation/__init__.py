@@ -1,4 +1,4 @@
-"""Evaluation of learned features: gene-prediction metrics, probes, retrieval and pipelines."""
+"""Evaluation of learned features: gene prediction (probes, retrieval) and slide-level tasks."""
 
 from rankbygene.evaluation.genes import (
     GeneEvalConfig,
@@ -8,6 +8,7 @@ from rankbygene.evaluation.genes import (
     write_gene_evaluation,
 )
 from rankbygene.evaluation.metrics import gene_metrics, mean_std, pearson_per_gene
+from rankbygene.evaluation.mil import GatedAttentionMIL, concordance_index, survival_nll_loss
 from rankbygene.evaluation.probes import (
     MLPProbe,
     MLPProbeConfig,
@@ -24,17 +25,22 @@ from rankbygene.evaluation.retrieval_run import (
     evaluate_retrieval,
     run_retrieval_evaluation,
 )
+from rankbygene.evaluation.slides import SlideEvalConfig, evaluate_slides
 
 __all__ = [
+    "GatedAttentionMIL",
     "GeneEvalConfig",
     "GeneEvaluation",
     "MLPProbe",
     "MLPProbeConfig",
     "RetrievalSettings",
     "RidgeProbeConfig",
+    "SlideEvalConfig",
+    "concordance_index",
     "cross_fit_mlp",
     "evaluate_genes",
     "evaluate_retrieval",
+    "evaluate_slides",
     "fit_ridge_probe",
     "gene_metrics",
     "make_folds",
@@ -44,6 +50,7 @@ __all__ = [
     "run_gene_evaluation",
     "run_retrieval_evaluation",
     "select_best_epoch",
+    "survival_nll_loss",
     "train_mlp_probe",
     "write_gene_evaluation",
 ]
