@@ -176,7 +176,7 @@ class TiledTiffReader:
                 f"image {path}: cannot decode its tiles (compression "
                 f"{getattr(page.compression, 'name', page.compression)}: {exc}); convert it to "
                 "an uncompressed, deflate (zlib) or LZW tiled TIFF, or install the "
-                "'imagecodecs' package that decodes JPEG/JPEG2000 tiles."
+                "'imagecodecs' package (pip install \"rankbygene[wsi]\") for JPEG/JPEG2000 tiles."
             ) from exc
         self.tiles_decoded = 0
         """Tiles decoded so far (lets callers check that a slide is not read whole)."""

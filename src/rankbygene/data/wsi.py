@@ -1,0 +1,170 @@
+"""Whole-slide images: pixel size, thumbnail, tissue mask and the tissue patch grid.
+
+The CLAM recipe (METHOD.md §5, "WSI preprocessing"): segment tissue on a
+low-resolution view (saturation channel, median blur, Otsu threshold, closing, small
+specks removed), then tile level 0 into non-overlapping square patches of a physical
+size (256 px at 20×, about 128 µm) and keep those mostly on tissue.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from scipy import ndimage
+from skimage.color import rgb2hsv
+from skimage.filters import threshold_otsu
+from skimage.morphology import remove_small_objects
+
+from rankbygene.data.importers.patching import RegionReader
+
+__all__ = [
+    "SLIDE_SUFFIXES",
+    "read_thumbnail",
+    "slide_mpp",
+    "tile_grid",
+    "tile_tissue_fraction",
+    "tissue_mask",
+]
+
+SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".ome.tif", ".ome.tiff", ".png", ".jpg", ".jpeg")
+
+_APERIO_MPP = re.compile(r"MPP\s*=\s*([0-9.]+)")
+# TIFF ResolutionUnit → micrometres per unit.
+_UNIT_UM = {2: 25_400.0, 3: 10_000.0}  # inch, centimetre
+
+
+def slide_mpp(path: str | Path) -> float | None:
+    """Micrometres per level-0 pixel recorded in a TIFF/SVS, or None when absent.
+
+    Reads Aperio's ``MPP = …`` image description first, then the X resolution tag
+    with an inch or centimetre unit.
+    """
+    path = Path(path)
+    if not path.name.lower().endswith((".tif", ".tiff", ".svs")):
+        return None
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        match = _APERIO_MPP.search(page.description or "")
+        if match:
+            return float(match.group(1))
+        tags = page.tags
+        if "XResolution" in tags and "ResolutionUnit" in tags:
+            num, den = tags["XResolution"].value
+            unit = int(tags["ResolutionUnit"].value)
+            if unit in _UNIT_UM and num > 0 and den > 0:
+                return _UNIT_UM[unit] * den / num
+    return None
+
+
+def read_thumbnail(
+    reader: RegionReader, shape: tuple[int, int], downsample: int, block: int = 16
+) -> np.ndarray:
+    """Area-averaged thumbnail of level 0, read block by block (memory stays bounded).
+
+    Args:
+        reader: slide opened with ``open_image``.
+        shape: level-0 (height, width).
+        downsample: integer factor between level 0 and the thumbnail.
+        block: thumbnail rows/columns produced per region read (× downsample px read).
+
+    Returns:
+        (ceil(H / d), ceil(W / d), 3) uint8; in edge pixels the part beyond the slide
+        counts as white background.
+    """
+    height, width = shape
+    d = int(downsample)
+    th, tw = math.ceil(height / d), math.ceil(width / d)
+    thumb = np.empty((th, tw, 3), dtype=np.uint8)
+    step = block * d
+    for y0 in range(0, th * d, step):
+        for x0 in range(0, tw * d, step):
+            h, w = min(step, th * d - y0), min(step, tw * d - x0)
+            region = reader.read_region(x0, y0, w, h).astype(np.float32)
+            pooled = region.reshape(h // d, d, w // d, d, 3).mean(axis=(1, 3))
+            thumb[y0 // d : (y0 + h) // d, x0 // d : (x0 + w) // d] = np.round(pooled)
+    return thumb
+
+
+def tissue_mask(
+    thumbnail: np.ndarray,
+    *,
+    median_px: int = 7,
+    min_saturation: float = 0.05,
+    close_px: int = 3,
+    min_object_px: int = 16,
+) -> np.ndarray:
+    """Tissue vs background on a thumbnail (CLAM: saturation, median blur, Otsu).
+
+    Args:
+        thumbnail: (h, w, 3) uint8 RGB.
+        median_px: median filter size on the saturation channel (removes speckle).
+        min_saturation: floor of the threshold, so a blank slide is not split by Otsu
+            into "tissue" and glass noise.
+        close_px: binary closing iterations (fills thin gaps inside tissue).
+        min_object_px: connected components smaller than this are dropped (dust).
+
+    Returns:
+        (h, w) bool mask.
+    """
+    saturation = ndimage.median_filter(rgb2hsv(thumbnail)[..., 1], size=median_px)
+    spread = float(saturation.max() - saturation.min())
+    threshold = threshold_otsu(saturation) if spread > 1e-6 else 1.0
+    mask = saturation > max(threshold, min_saturation)
+    if close_px > 0:
+        mask = ndimage.binary_closing(mask, iterations=close_px, border_value=0)
+    return remove_small_objects(mask, max_size=min_object_px - 1)
+
+
+def tile_tissue_fraction(
+    mask: np.ndarray, origins_xy: np.ndarray, tile_px: int, downsample: float
+) -> np.ndarray:
+    """Fraction of each level-0 tile covered by tissue, from the thumbnail mask.
+
+    One summed-area table of the mask answers every tile in four lookups (no loop).
+
+    Shape:
+        mask (h, w) bool; origins_xy (T, 2) level-0 top-left (x, y); output (T,) float.
+    """
+    integral = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    h, w = mask.shape
+    x0 = np.clip(np.floor(origins_xy[:, 0] / downsample).astype(int), 0, w)
+    y0 = np.clip(np.floor(origins_xy[:, 1] / downsample).astype(int), 0, h)
+    x1 = np.clip(np.ceil((origins_xy[:, 0] + tile_px) / downsample).astype(int), 0, w)
+    y1 = np.clip(np.ceil((origins_xy[:, 1] + tile_px) / downsample).astype(int), 0, h)
+    area = np.maximum((x1 - x0) * (y1 - y0), 1)
+    inside = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    return inside / area
+
+
+def tile_grid(
+    mask: np.ndarray,
+    shape: tuple[int, int],
+    tile_px: int,
+    downsample: float,
+    min_tissue: float = 0.5,
+) -> np.ndarray:
+    """Top-left level-0 corners of the non-overlapping tiles that are mostly tissue.
+
+    Args:
+        mask: thumbnail tissue mask (:func:`tissue_mask`).
+        shape: level-0 (height, width).
+        tile_px: tile side in level-0 pixels.
+        downsample: level-0 pixels per mask pixel.
+        min_tissue: minimum tissue fraction of a kept tile.
+
+    Returns:
+        (T, 2) int64 (x, y), in raster order; only whole tiles inside the slide.
+    """
+    height, width = shape
+    ys, xs = np.meshgrid(
+        np.arange(0, height - tile_px + 1, tile_px),
+        np.arange(0, width - tile_px + 1, tile_px),
+        indexing="ij",
+    )
+    origins = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.int64)
+    keep = tile_tissue_fraction(mask, origins, tile_px, downsample) >= min_tissue
+    return origins[keep]

@@ -1,0 +1,204 @@
+"""Whole-slide feature bags: tissue tiles of each slide → ``FEATS/{slide_id}.h5``.
+
+Each slide is segmented on a thumbnail, tiled at level 0 into non-overlapping
+``patch_um`` squares that are mostly tissue, and every tile is embedded by a frozen
+encoder. The file follows CLAM/TRIDENT: ``features`` (T × D float32) and ``coords``
+(T × 2, level-0 **top-left** corners, as CLAM), with attrs ``patch_size_level0``,
+``mpp``, ``patch_um`` and the encoder; so ``rankbygene evaluate slides`` and CLAM-style
+MIL code read it unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rankbygene import __version__, keys
+from rankbygene.data.importers.patching import (
+    RegionReader,
+    cut_patches,
+    open_image,
+    window_size_px,
+)
+from rankbygene.data.wsi import SLIDE_SUFFIXES, read_thumbnail, slide_mpp, tile_grid, tissue_mask
+from rankbygene.features.extract import _check_existing, _default_device, feature_name
+from rankbygene.features.io import feature_path, update_summary, write_features
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["extract_slide_features", "list_slides"]
+
+THUMBNAIL_UM = 16.0
+"""Thumbnail pixel size for tissue segmentation (≈ CLAM's 64× downsampled level at 0.25 µm/px)."""
+
+
+def list_slides(slides: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Slide files from a directory (every known slide suffix), one file, or a list."""
+    if isinstance(slides, str | Path):
+        root = Path(slides)
+        if root.is_dir():
+            found = sorted(p for p in root.iterdir() if p.name.lower().endswith(SLIDE_SUFFIXES))
+            if not found:
+                raise FileNotFoundError(
+                    f"No slides in {root} (looked for {', '.join(SLIDE_SUFFIXES)})."
+                )
+            return found
+        slides = [root]
+    paths = [Path(p) for p in slides]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"Slide file(s) not found: {', '.join(missing[:5])}.")
+    return paths
+
+
+def slide_id(path: Path) -> str:
+    """Slide id = file name without its (possibly double, e.g. ``.ome.tif``) suffix."""
+    name = path.name
+    for suffix in sorted(SLIDE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+@torch.inference_mode()
+def _embed_tiles(
+    reader: RegionReader,
+    origins: np.ndarray,
+    window_px: int,
+    encoder: torch.nn.Module,
+    batch_size: int,
+    device: torch.device,
+    progress: tqdm,
+) -> np.ndarray:
+    """(T, D) features of the ``window_px`` tiles at ``origins`` (level-0 top-left)."""
+    out_px = encoder.transform.input_size
+    centres = origins + window_px / 2  # cut_patches centres its windows
+    feats = []
+    for start in range(0, len(origins), batch_size):
+        batch = cut_patches(
+            reader, centres[start : start + batch_size], window_px, out_px, desc="tiles"
+        ).patches
+        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+        x = encoder.transform.normalize(x).contiguous().to(device)
+        feats.append(encoder(x).float().cpu())
+        progress.update(len(batch))
+    return torch.cat(feats).numpy()
+
+
+def extract_slide_features(
+    slides: str | Path | Sequence[str | Path],
+    encoder: torch.nn.Module,
+    out_dir: str | Path,
+    *,
+    mpp: float | None = None,
+    patch_um: float = 128.0,
+    min_tissue: float = 0.5,
+    batch_size: int = 64,
+    overwrite: bool = False,
+    source_run: str | Path | None = None,
+    device: str | torch.device | None = None,
+) -> list[Path]:
+    """Embed the tissue tiles of every slide and write ``out_dir/{slide_id}.h5``.
+
+    Args:
+        slides: a directory of slides, one slide file, or a list of files (TIFF/SVS read
+            by region with tifffile; JPEG/PNG read whole).
+        encoder: frozen encoder (``create_encoder``/``load_encoder``).
+        out_dir: features directory (created).
+        mpp: level-0 µm per pixel; default: read from the file (Aperio ``MPP`` or the
+            TIFF resolution tags). Required when the file does not record it.
+        patch_um: tile side in µm (CLAM: 256 px at 20× ≈ 128 µm); tiles are resized to
+            the encoder's input size.
+        min_tissue: minimum tissue fraction of a kept tile.
+        batch_size: tiles per forward pass.
+        overwrite: re-extract slides whose file exists (else skipped, after checking
+            they come from the same encoder).
+        source_run: the training run the encoder came from (recorded in attrs).
+        device: torch device (default: CUDA if available, else CPU).
+
+    Returns:
+        The feature file of every slide.
+
+    Raises:
+        ValueError: unknown pixel size, or a slide with no tissue tile.
+    """
+    paths = list_slides(slides)
+    out_dir = Path(out_dir)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    if not 0 <= min_tissue <= 1:
+        raise ValueError(f"min_tissue must be within [0, 1]; got {min_tissue}.")
+    dev = torch.device(device) if device is not None else _default_device()
+    run = str(source_run) if source_run is not None else None
+    enc_name = str(encoder.name)
+    transform = encoder.transform.to_dict()
+    encoder = encoder.eval().to(dev)
+    written: dict[str, Any] = {}
+    outputs = []
+    for path in tqdm(paths, desc=f"slides {feature_name(encoder, source_run)}", unit="slide"):
+        sid = slide_id(path)
+        target = feature_path(out_dir, sid)
+        outputs.append(target)
+        if target.is_file() and not overwrite:
+            _check_existing(target, enc_name, run)
+            logger.info("slide %s: %s exists, skipped (use --overwrite)", sid, target)
+            continue
+        pixel_um = mpp if mpp is not None else slide_mpp(path)
+        if pixel_um is None:
+            raise ValueError(
+                f"slide {path}: its pixel size is not recorded in the file; pass --mpp "
+                "(µm per level-0 pixel, e.g. 0.25 at 40×, 0.5 at 20×)."
+            )
+        window_px = window_size_px(patch_um, pixel_um)
+        reader = open_image(path)
+        try:
+            shape = reader.shape
+            downsample = max(1, round(THUMBNAIL_UM / pixel_um))
+            mask = tissue_mask(read_thumbnail(reader, shape, downsample))
+            origins = tile_grid(mask, shape, window_px, downsample, min_tissue)
+            if len(origins) == 0:
+                raise ValueError(
+                    f"slide {path}: no {patch_um:g} µm tile is ≥ {min_tissue:.0%} tissue "
+                    f"(tissue covers {mask.mean():.1%} of the thumbnail); check the slide "
+                    "and --mpp, or lower --min-tissue / --patch-um."
+                )
+            with tqdm(total=len(origins), desc=sid, unit="tile", leave=False) as progress:
+                feats = _embed_tiles(reader, origins, window_px, encoder, batch_size, dev, progress)
+        finally:
+            reader.close()
+        attrs = {
+            keys.FEAT_ATTR_ENCODER: enc_name,
+            keys.FEAT_ATTR_SOURCE_RUN: run,
+            keys.FEAT_ATTR_TRANSFORM: transform,
+            "slide_id": sid,
+            "slide_path": str(path),
+            "coords_origin": "top-left",
+            "patch_size_level0": window_px,
+            "patch_um": float(patch_um),
+            "mpp": float(pixel_um),
+            "embed_dim": int(feats.shape[1]),
+            "rankbygene_version": __version__,
+        }
+        tile_ids = [f"{x}_{y}" for x, y in origins]  # stands in for spot barcodes
+        write_features(target, feats, origins, tile_ids, attrs)
+        written[sid] = {"n_tiles": len(feats), "dim": int(feats.shape[1]), "file": target.name}
+        logger.info(
+            "slide %s: %d tiles of %d px (%.1f%% tissue) -> %s",
+            sid, len(feats), window_px, 100 * float(mask.mean()), target,
+        )  # fmt: skip
+    header = {
+        "encoder": enc_name,
+        "name": feature_name(encoder, source_run),
+        "source_run": run,
+        "embed_dim": int(encoder.embed_dim),
+        "transform": transform,
+        "kind": "slides",
+    }
+    update_summary(out_dir, header, written)
+    return outputs
