@@ -65,7 +65,7 @@ class DemoConfig:
     panel: str = "top100"
     probe_epochs: int = 20
     seed: int = 0
-    methods: tuple[str, ...] = ("hest-ft", "bleep", "rankbygene")
+    methods: tuple[str, ...] = ("stnet", "hest-ft", "bleep", "rankbygene")
     extra_train: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> DemoConfig:

@@ -71,7 +71,9 @@ def test_demo_end_to_end(tmp_path):
     )
     results = run_demo(config)
     saved = json.loads((tmp_path / "demo" / keys.RESULTS_JSON).read_text())
-    assert set(saved["methods"]) == {"frozen", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"}
+    assert set(saved["methods"]) == {
+        "frozen", "stnet", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"
+    }  # fmt: skip
     for summary in saved["methods"].values():
         assert {"pcc", "mse", "mae"} <= set(summary) and "mean" in summary["pcc"]
     assert saved["test_samples"] == ["SYN02"] and "SYN02" not in saved["train_samples"]

@@ -37,7 +37,7 @@ def test_method_defaults(method, proj_dim, temperature):
 def test_unknown_method_lists_choices():
     with pytest.raises(ValueError, match="bleep"):
         get_method("clip")
-    assert {"rankbygene", "hest-ft", "bleep"} <= set(list_methods())
+    assert {"rankbygene", "hest-ft", "bleep", "stnet"} <= set(list_methods())
 
 
 def test_invalid_values():

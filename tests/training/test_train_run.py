@@ -12,7 +12,13 @@ import torch
 
 from rankbygene import keys
 from rankbygene.models import load_encoder
-from rankbygene.training import TrainConfig, load_run_encoder, load_run_heads, train
+from rankbygene.training import (
+    TrainConfig,
+    load_run_encoder,
+    load_run_heads,
+    resolve_config,
+    train,
+)
 from rankbygene.training.module import AlignmentModule
 
 
@@ -75,6 +81,22 @@ def test_other_methods_train(tiny_dataset, tmp_path, method, term):
     assert f"train_{term}" in metrics and np.isfinite(metrics[f"train_{term}"]).all()
     assert "train_distillation" not in metrics  # no teacher
     assert load_encoder(run / keys.RUN_ENCODER_DIR).embed_dim > 0
+
+
+@pytest.mark.slow
+def test_stnet_regresses_expression_without_a_gene_encoder(tiny_dataset, tmp_path):
+    config = _config(tiny_dataset, tmp_path / "stnet", method="stnet", epochs=3)
+    module = AlignmentModule(resolve_config(config), n_genes=40)
+    assert isinstance(module.student.head, torch.nn.Linear)
+    assert module.student.head.out_features == 40  # one output per panel gene
+    assert not list(module.gene_encoder.parameters())
+    run = train(config)
+    metrics = pd.read_csv(run / keys.RUN_METRICS)
+    assert metrics["train_mse"].iloc[-1] < metrics["train_mse"].iloc[0]
+    assert "train_contrastive" not in metrics
+    with pytest.raises(ValueError, match="nothing to retrieve"):
+        load_run_heads(run)
+    assert load_run_encoder(run).embed_dim > 0
 
 
 class _StopAfterFirstEpoch(L.Callback):

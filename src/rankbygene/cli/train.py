@@ -14,7 +14,7 @@ from rankbygene.training import train as run_training
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset directory (HEST-1k layout)."),
     out: Path = typer.Option(..., "--out", help="Run directory to create."),
-    method: str = typer.Option(None, help="rankbygene | hest-ft | bleep [default: rankbygene]"),
+    method: str = typer.Option(None, help="rankbygene | hest-ft | bleep | stnet [rankbygene]"),
     encoder: str = typer.Option(None, help="Encoder name (tiny, uni, resnet50-trunc, timm name)."),
     weights: str = typer.Option(None, help="Local weights file for the encoder, or 'hub'."),
     train_samples: str = typer.Option(None, help="Comma list of training sample ids."),

@@ -1,4 +1,4 @@
-"""Method registry: RankByGene, HEST-FT and BLEEP (METHOD.md §6)."""
+"""Method registry: RankByGene, HEST-FT, BLEEP and ST-Net (METHOD.md §6)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ class Method:
         build_objective: ``config -> nn.Module`` whose forward is
             ``(student, gene, teacher=None, generator=None) -> {term: scalar, "total": scalar}``.
         description: One line for ``--help`` and reports.
+        predicts_expression: The image head regresses the panel's expression directly
+            (a linear layer to G genes) and there is no gene encoder: ``gene`` is the
+            preprocessed expression itself (ST-Net).
     """
 
     name: str
@@ -38,6 +41,7 @@ class Method:
     build_objective: Callable[[TrainConfig], nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    predicts_expression: bool = False
 
 
 class SingleTermObjective(nn.Module):
@@ -78,6 +82,11 @@ def _soft_clip_objective(cfg: TrainConfig) -> nn.Module:
     return SingleTermObjective(
         "soft_clip", partial(soft_clip_loss, temperature=float(cfg.temperature))
     )
+
+
+def _expression_mse_objective(cfg: TrainConfig) -> nn.Module:
+    """ST-Net: mean squared error between predicted and measured expression."""
+    return SingleTermObjective("mse", nn.functional.mse_loss)
 
 
 def _rankbygene_objective(cfg: TrainConfig) -> nn.Module:
@@ -145,5 +154,15 @@ register_method(
         build_objective=_soft_clip_objective,
         defaults={"proj_dim": 256, "temperature": 1.0},
         description="CLIP with soft targets (BLEEP); retrieval-based prediction.",
+    )
+)
+register_method(
+    Method(
+        name="stnet",
+        uses_teacher=False,
+        student_augment="weak",
+        build_objective=_expression_mse_objective,
+        description="Expression regression from the image (ST-Net: backbone → linear → genes).",
+        predicts_expression=True,
     )
 )

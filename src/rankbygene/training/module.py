@@ -49,20 +49,27 @@ class AlignmentModule(L.LightningModule):
         self.config = config
         self.method = get_method(config.method)
         self.n_genes = n_genes
-        assert config.proj_dim is not None, "resolve the config first"
+        predicts = self.method.predicts_expression
+        assert predicts or config.proj_dim is not None, "resolve the config first"
         backbone = create_encoder(config.encoder, weights=config.weights)
         if config.freeze_backbone:
             freeze_backbone(backbone)
         elif config.train_last_blocks is not None:
             unfreeze_last_blocks(backbone, config.train_last_blocks)
-        head = MLPHead(backbone.embed_dim, config.proj_dim)
+        # ST-Net-style methods regress the G genes with one linear layer; the others project.
+        head = (
+            nn.Linear(backbone.embed_dim, n_genes)
+            if predicts
+            else MLPHead(backbone.embed_dim, config.proj_dim)
+        )
         # The teacher (when the method has one) is an EMA copy of backbone + head.
         self.networks: TeacherStudent | BackboneWithHead = (
             TeacherStudent(backbone, head)
             if self.method.uses_teacher
             else BackboneWithHead(backbone, head)
         )
-        self.gene_encoder = MLPHead(n_genes, config.proj_dim)
+        # Without a gene encoder the "gene side" is the expression itself.
+        self.gene_encoder = nn.Identity() if predicts else MLPHead(n_genes, config.proj_dim)
         self.objective = self.method.build_objective(config)
         augment = config.student_augment or self.method.student_augment
         self.student_augment = _AUGMENT.get(augment)
@@ -211,4 +218,4 @@ class AlignmentModule(L.LightningModule):
             {"params": image_params, "lr": self.config.lr_image, "name": "image"},
             {"params": list(self.gene_encoder.parameters()), "lr": self.config.lr_gene},
         ]
-        return torch.optim.Adam(groups)
+        return torch.optim.Adam([g for g in groups if g["params"]])

@@ -220,6 +220,7 @@ def export_run(module: AlignmentModule, out: Path, genes: list[str]) -> None:
         "proj_dim": config.proj_dim,
         "n_genes": len(genes),
         "method": config.method,
+        "predicts_expression": module.method.predicts_expression,
     }
     write_text_atomic(out / HEADS_CARD, json.dumps(card, indent=2))
 
@@ -239,6 +240,12 @@ def load_run_heads(run_dir: str | Path) -> tuple[torch.nn.Module, torch.nn.Modul
     """Image projection head, gene encoder and panel genes of a finished run."""
     run_dir = Path(run_dir)
     card = json.loads((run_dir / HEADS_CARD).read_text())
+    if card.get("predicts_expression"):
+        raise ValueError(
+            f"{run_dir} is a {card['method']} run: its image head predicts expression and it "
+            "has no gene encoder, so there is nothing to retrieve with. Evaluate its features "
+            "with a probe (--probe mlp|ridge) instead."
+        )
     tensors = load_file(str(run_dir / HEADS_FILE))
     head = MLPHead(card["embed_dim"], card["proj_dim"])
     gene_encoder = MLPHead(card["n_genes"], card["proj_dim"])
