@@ -30,6 +30,7 @@ from rankbygene.data import make_synthetic_dataset, read_dataset
 from rankbygene.evaluation.genes import GeneEvalConfig
 from rankbygene.evaluation.probes import MLPProbeConfig
 from rankbygene.experiments.comparison import (
+    COMPARED_METHODS,
     FROZEN,
     markdown_table,
     run_comparison,
@@ -65,7 +66,7 @@ class DemoConfig:
     panel: str = "top100"
     probe_epochs: int = 20
     seed: int = 0
-    methods: tuple[str, ...] = ("stnet", "hest-ft", "bleep", "rankbygene")
+    methods: tuple[str, ...] = COMPARED_METHODS
     extra_train: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> DemoConfig:

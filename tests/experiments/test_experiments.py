@@ -103,7 +103,7 @@ def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
     assert results["split_unit"] == "section"  # one patient: leave-one-section-out
     assert results["folds"] == [{"train": ["C3"], "test": ["C2"]}]
     rows = results["summary"]["top250"]
-    assert set(rows) == {"frozen", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"}
+    assert set(rows) == {"frozen", "stnet", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"}
     assert all(-1.0 <= r["pcc"]["mean"] <= 1.0 for r in rows.values() if r["pcc"]["mean"])
     text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()
     assert "within-patient" in text and "| rankbygene |" in text

@@ -53,7 +53,11 @@ class Variant:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
-def standard_variants(methods: Sequence[str] = ("hest-ft", "bleep", "rankbygene")) -> list[Variant]:
+COMPARED_METHODS: tuple[str, ...] = ("stnet", "hest-ft", "bleep", "rankbygene")
+"""The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
+
+
+def standard_variants(methods: Sequence[str] = COMPARED_METHODS) -> list[Variant]:
     """The frozen initialisation followed by each method with its defaults."""
     return [Variant(FROZEN), *(Variant(m, m) for m in methods)]
 
