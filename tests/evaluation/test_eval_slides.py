@@ -24,6 +24,7 @@ from rankbygene.evaluation.mil import (
 )
 from rankbygene.evaluation.slides import (
     PREDICTIONS_CSV,
+    SlideBags,
     SlideEvalConfig,
     evaluate_slides,
     read_slide_labels,
@@ -212,6 +213,22 @@ def test_missing_feature_files_are_named(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match=r"1 labelled slide.*S999"):
         evaluate_slides(feats_dir, path, SlideEvalConfig(folds=2, **FAST))
+
+
+def test_bags_read_on_access_equal_the_in_memory_ones(tmp_path):
+    feats_dir, _ = _bags(tmp_path, 3)
+    with h5py.File(feats_dir / "S003.h5", "w") as f:  # CLAM's (1, n, D) layout
+        f["features"] = np.ones((1, 5, DIM), np.float32)
+    ids = np.array(_slide_ids(4))
+    memory, disk = SlideBags(feats_dir, ids), SlideBags(feats_dir, ids, memory_limit_gb=0)
+    assert memory.in_memory and not disk.in_memory and memory.dim == DIM
+    for i in range(4):
+        torch.testing.assert_close(memory[i], disk[i])
+    assert memory[3].shape == (5, DIM)
+    with h5py.File(feats_dir / "S004.h5", "w") as f:
+        f["features"] = np.zeros((0, DIM), np.float32)
+    with pytest.raises(ValueError, match="no patches in this slide"):
+        SlideBags(feats_dir, np.array(["S004"]))
 
 
 # --- end to end --------------------------------------------------------------------------

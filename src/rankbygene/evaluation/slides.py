@@ -197,14 +197,22 @@ def read_slide_labels(path: str | Path, task: str, label_column: str = "label") 
 
 
 class SlideBags:
-    """Per-slide feature bags from a features directory, read once and kept in memory.
+    """Per-slide feature bags of a features directory, in memory or read on access.
+
+    Shapes and dtypes are checked up front from the HDF5 headers (no data read). The
+    bags are then kept in memory when they fit in ``memory_limit_gb`` (each is read
+    once), else read from disk on every access (one contiguous read per slide), so a
+    TCGA-scale set of UNI features (tens of GB) still trains.
 
     Args:
         features_dir: directory of ``{slide_id}.h5`` files with a ``features`` dataset.
         slide_ids: the slides to load, in order.
+        memory_limit_gb: keep everything in memory below this total size.
     """
 
-    def __init__(self, features_dir: str | Path, slide_ids: np.ndarray) -> None:
+    def __init__(
+        self, features_dir: str | Path, slide_ids: np.ndarray, memory_limit_gb: float = 4.0
+    ) -> None:
         files = list_feature_files(features_dir)
         missing = [s for s in slide_ids if s not in files]
         if missing:
@@ -213,26 +221,45 @@ class SlideBags:
                 f"(e.g. {', '.join(missing[:5])}). Extract their features first or drop "
                 "their rows from the label file."
             )
-        self.bags: list[Tensor] = []
-        for sid in tqdm(slide_ids, desc="Reading bags", unit="slide", leave=False):
-            with h5py.File(files[sid], "r") as f:
-                if keys.FEAT_FEATURES not in f:
-                    raise ValueError(f"{files[sid]} has no '{keys.FEAT_FEATURES}' dataset.")
-                feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
-            feats = feats.reshape(-1, feats.shape[-1])  # CLAM may store (1, n, D)
-            if feats.shape[0] == 0:
-                raise ValueError(f"{files[sid]}: slide {sid} has no patches.")
-            self.bags.append(torch.from_numpy(feats))
-        dims = {b.shape[1] for b in self.bags}
+        self.paths = [files[s] for s in slide_ids]
+        shapes = [self._shape(path) for path in self.paths]
+        dims = {shape[-1] for shape in shapes}
         if len(dims) > 1:
             raise ValueError(f"Feature files in {features_dir} disagree on D: {sorted(dims)}.")
         self.dim = dims.pop()
+        total_gb = sum(int(np.prod(shape)) for shape in shapes) * 4 / 1e9
+        self.in_memory = total_gb <= memory_limit_gb
+        self._cache: list[Tensor] | None = None
+        if self.in_memory:
+            self._cache = [
+                self._read(p) for p in tqdm(self.paths, desc="Reading bags", leave=False)
+            ]
+        else:
+            logger.info("%.1f GB of features: reading each bag from disk when used", total_gb)
+
+    @staticmethod
+    def _shape(path: Path) -> tuple[int, ...]:
+        """The ``features`` shape from the file header; refuses files without patches."""
+        with h5py.File(path, "r") as f:
+            if keys.FEAT_FEATURES not in f:
+                raise ValueError(f"{path} has no '{keys.FEAT_FEATURES}' dataset.")
+            shape = tuple(f[keys.FEAT_FEATURES].shape)
+        if len(shape) < 2 or int(np.prod(shape[:-1])) == 0:
+            raise ValueError(f"{path}: features of shape {shape}: no patches in this slide.")
+        return shape
+
+    @staticmethod
+    def _read(path: Path) -> Tensor:
+        """(n, D) float32 bag; CLAM may store (1, n, D)."""
+        with h5py.File(path, "r") as f:
+            feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
+        return torch.from_numpy(feats.reshape(-1, feats.shape[-1]))
 
     def __len__(self) -> int:
-        return len(self.bags)
+        return len(self.paths)
 
     def __getitem__(self, i: int) -> Tensor:
-        return self.bags[i]
+        return self._cache[i] if self._cache is not None else self._read(self.paths[i])
 
 
 def slide_folds(labels: SlideLabels, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -310,6 +337,12 @@ def _classification_scores(y: np.ndarray, probs: np.ndarray, n_classes: int) -> 
     return {"auc": auc, "accuracy": float(accuracy_score(y, probs.argmax(1)))}
 
 
+def _new_model(in_dim: int, n_outputs: int, cfg: SlideEvalConfig) -> GatedAttentionMIL:
+    return GatedAttentionMIL(
+        in_dim, n_outputs, hidden=cfg.hidden, attention_dim=cfg.attention_dim, dropout=cfg.dropout
+    )
+
+
 def _run_fold(
     fold: int,
     train_idx: np.ndarray,
@@ -325,10 +358,7 @@ def _run_fold(
     info: dict[str, Any] = {"fold": fold, "n_train": len(train_idx), "n_test": len(test_idx)}
     if cfg.task == "classification":
         n_classes = len(labels.classes or [])
-        model = GatedAttentionMIL(
-            bags.dim, n_classes, hidden=cfg.hidden, attention_dim=cfg.attention_dim,
-            dropout=cfg.dropout,
-        )  # fmt: skip
+        model = _new_model(bags.dim, n_classes, cfg)
         targets = torch.as_tensor(labels.labels, dtype=torch.long)
 
         def loss(out: Tensor, i: int) -> Tensor:
@@ -341,10 +371,7 @@ def _run_fold(
     edges = survival_bin_edges(labels.times[train_idx], labels.events[train_idx], cfg.n_bins)
     bins = torch.as_tensor(discretise_times(labels.times, edges))
     events = torch.as_tensor(labels.events)
-    model = GatedAttentionMIL(
-        bags.dim, cfg.n_bins, hidden=cfg.hidden, attention_dim=cfg.attention_dim,
-        dropout=cfg.dropout,
-    )  # fmt: skip
+    model = _new_model(bags.dim, cfg.n_bins, cfg)
 
     def survival_loss(out: Tensor, i: int) -> Tensor:
         return survival_nll_loss(out, bins[i : i + 1], events[i : i + 1], alpha=cfg.alpha)
