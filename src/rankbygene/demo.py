@@ -187,5 +187,12 @@ def results_markdown(results: dict[str, Any]) -> str:
             "whose gene embeddings are closest to the spot's image embedding); no probe, so its "
             "± is across test samples.",
         ]
+    if any(name.endswith("-head") for name in results["methods"]):
+        lines += [
+            "",
+            "`*-head`: ST-Net's own predictor (its linear head on the spot's features), scored "
+            "on the panel it was trained on (the same rule, top-N, applied to its training "
+            "samples); no probe, so its ± is across test samples.",
+        ]
     lines += ["", results["verdict"], ""]
     return "\n".join(lines)

@@ -72,7 +72,7 @@ def test_demo_end_to_end(tmp_path):
     results = run_demo(config)
     saved = json.loads((tmp_path / "demo" / keys.RESULTS_JSON).read_text())
     assert set(saved["methods"]) == {
-        "frozen", "stnet", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"
+        "frozen", "stnet", "hest-ft", "bleep", "rankbygene", "bleep-retrieval", "stnet-head"
     }  # fmt: skip
     for summary in saved["methods"].values():
         assert {"pcc", "mse", "mae"} <= set(summary) and "mean" in summary["pcc"]
@@ -103,7 +103,9 @@ def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
     assert results["split_unit"] == "section"  # one patient: leave-one-section-out
     assert results["folds"] == [{"train": ["C3"], "test": ["C2"]}]
     rows = results["summary"]["top250"]
-    assert set(rows) == {"frozen", "stnet", "hest-ft", "bleep", "bleep-retrieval", "rankbygene"}
+    assert set(rows) == {
+        "frozen", "stnet", "hest-ft", "bleep", "rankbygene", "bleep-retrieval", "stnet-head"
+    }  # fmt: skip
     assert all(-1.0 <= r["pcc"]["mean"] <= 1.0 for r in rows.values() if r["pcc"]["mean"])
     text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()
     assert "within-patient" in text and "| rankbygene |" in text

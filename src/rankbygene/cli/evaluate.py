@@ -25,9 +25,12 @@ def genes(
     panel: str = typer.Option(None, "--panel", help="top250 | hvg50 | topN | FILE [top250]."),
     gene_list: str = typer.Option(None, "--gene-list", help="Gene list (with topN: within)."),
     probe: str = typer.Option(
-        None, "--probe", help="mlp | ridge | both | retrieval (BLEEP; needs --run) [mlp]."
+        None,
+        "--probe",
+        help="mlp | ridge | both | retrieval (BLEEP) | head (ST-Net); the last two need --run "
+        "[mlp].",
     ),
-    run: Path = typer.Option(None, "--run", help="Training run whose heads retrieve (retrieval)."),
+    run: Path = typer.Option(None, "--run", help="Training run whose heads predict."),
     neighbours: int = typer.Option(None, "--k", help="Neighbours per test spot (retrieval) [50]."),
     epochs: int = typer.Option(None, "--epochs", help="MLP probe epochs [20]."),
     folds: int = typer.Option(None, "--folds", help="Folds over the training set [5]."),
@@ -44,13 +47,17 @@ def genes(
 ) -> None:
     """Predict gene expression from frozen features (MLP / ridge probe, or retrieval)."""
     from rankbygene.evaluation import GeneEvalConfig, evaluate_genes, evaluate_retrieval
+    from rankbygene.evaluation.head_run import evaluate_head
 
     retrieval = probe == "retrieval"
+    own_predictor = probe in ("retrieval", "head")
     try:
-        if retrieval and run is None:
-            raise ValueError("--probe retrieval needs --run RUN (the run's heads and genes).")
-        if not retrieval and (run is not None or neighbours is not None):
-            raise ValueError("--run and --k are used only with --probe retrieval.")
+        if own_predictor and run is None:
+            raise ValueError(f"--probe {probe} needs --run RUN (the run's heads and genes).")
+        if not own_predictor and run is not None:
+            raise ValueError("--run is used only with --probe retrieval or head.")
+        if not retrieval and neighbours is not None:
+            raise ValueError("--k is used only with --probe retrieval.")
         cfg = (
             GeneEvalConfig.from_dict(yaml.safe_load(config.read_text()) or {})
             if config
@@ -73,7 +80,7 @@ def genes(
             for k, v in {
                 "panel": panel,
                 "gene_list": gene_list,
-                "probe": None if retrieval else probe,
+                "probe": None if own_predictor else probe,
                 "split_unit": split_unit,
             }.items()
             if v is not None
@@ -86,6 +93,8 @@ def genes(
             res = evaluate_retrieval(
                 data, run, features, train_ids, test_ids, config=cfg, k=k, out=out
             )
+        elif probe == "head":
+            res = evaluate_head(data, run, features, train_ids, test_ids, config=cfg, out=out)
         else:
             res = evaluate_genes(data, features, train_ids, test_ids, config=cfg, out=out)
     except (ValueError, FileNotFoundError, KeyError) as err:

@@ -33,6 +33,7 @@ from rankbygene import keys
 from rankbygene.evaluation.genes import (
     GeneEvalConfig,
     GeneEvaluation,
+    _EvalInputs,
     _features_info,
     _json_safe,
     _load_inputs,
@@ -207,11 +208,42 @@ def run_retrieval_evaluation(
     ).numpy()
     bounds = np.cumsum([len(inp.expr[s]) for s in test])[:-1]
     preds = dict(zip(test, np.split(pred, bounds), strict=True))
-    targets = {s: inp.expr[s] for s in test}
-
-    block, ensemble = _probe_block(
-        [preds], [{"fold": 0, "k": min(k, len(ref_expr))}], targets, inp.genes, settings
+    extra = {
+        "k": k,
+        "weighting": weighting,
+        "run": settings.run,
+        "run_genes": len(run_genes),
+        "n_train_spots": len(ref_expr),
+    }
+    fold_info = {"fold": 0, "k": min(k, len(ref_expr))}
+    return single_predictor_evaluation(
+        inp, preds, config, features_dir, PROBE_NAME, settings, fold_info, extra
     )
+
+
+def single_predictor_evaluation(
+    inp: _EvalInputs,
+    preds: dict[str, np.ndarray],
+    config: GeneEvalConfig,
+    features_dir: Path,
+    probe_name: str,
+    settings: Any,
+    fold_info: dict[str, Any],
+    extra: dict[str, Any],
+) -> GeneEvaluation:
+    """Score one deterministic predictor (retrieval, a run's expression head).
+
+    Same results keys as ``evaluate_genes``; ``summary`` is mean ± std across test
+    samples (there is one model, not five fold models). ``settings`` is the predictor's
+    settings dataclass (recorded under ``probes.<name>.config`` and ``config.<name>``);
+    ``fold_info`` describes the single "fold"; ``extra`` adds top-level result keys.
+
+    Shape:
+        preds[id]: (N_id, G) on ``inp.genes``.
+    """
+    test = inp.test
+    targets = {s: inp.expr[s] for s in test}
+    block, ensemble = _probe_block([preds], [fold_info], targets, inp.genes, settings)
     # One deterministic predictor: report the spread across test samples instead.
     block["summary"] = summarise_metrics([block["folds"][0]["per_sample"][s] for s in test])
     results = {
@@ -220,12 +252,9 @@ def run_retrieval_evaluation(
         "gene_list": config.gene_list,
         "genes": inp.genes,
         "dropped_genes": inp.dropped,
-        "probe": PROBE_NAME,
-        "primary_probe": PROBE_NAME,
-        "k": k,
-        "weighting": weighting,
-        "run": settings.run,
-        "run_genes": len(run_genes),
+        "probe": probe_name,
+        "primary_probe": probe_name,
+        **extra,
         "metric_labels": {
             "summary": "per_sample_mean: per-gene PCC across a sample's spots, mean over "
             "genes, then mean ± std across test samples (one deterministic predictor)",
@@ -237,22 +266,21 @@ def run_retrieval_evaluation(
         "per_sample": block["per_sample"],
         "folds": block["folds"],
         "ensemble": block["ensemble"],
-        "probes": {PROBE_NAME: block},
-        "train_samples": train,
+        "probes": {probe_name: block},
+        "train_samples": inp.train,
         "test_samples": test,
-        "n_train_spots": len(ref_expr),
-        "n_test_spots": len(pred),
+        "n_test_spots": int(sum(len(p) for p in preds.values())),
         "features": _features_info(inp.feats, features_dir),
         "data": str(Path(inp.dataset.root).resolve()),
         "config": {
             **{k_: v for k_, v in config.to_dict().items() if k_ not in ("mlp", "ridge")},
-            "probe": PROBE_NAME,
-            PROBE_NAME: asdict(settings),
+            "probe": probe_name,
+            probe_name: asdict(settings),
         },
     }
     return GeneEvaluation(
         _json_safe(results),
-        {PROBE_NAME: ensemble},
+        {probe_name: ensemble},
         targets,
         {s: inp.adatas[s] for s in test},
     )

@@ -10,15 +10,17 @@ Layout under ``out``::
     init/                          shared initial encoder
     runs/{variant}/                training runs
     features/{variant}/            features of every sample of the split
-    eval/{panel}/{variant}/        gene-prediction results per panel (BLEEP variants add
-                                   a ``{variant}-retrieval`` row: BLEEP's own predictor)
+    eval/{panel}/{variant}/        gene-prediction results per panel; methods with a
+                                   predictor of their own add a row for it: BLEEP's
+                                   ``{variant}-retrieval``, ST-Net's ``{variant}-head``
+                                   (on the panel it was trained on)
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,10 @@ import numpy as np
 from rankbygene import keys
 from rankbygene.data import read_dataset
 from rankbygene.evaluation.genes import GeneEvalConfig, evaluate_genes
+from rankbygene.evaluation.head_run import evaluate_head
 from rankbygene.evaluation.retrieval_run import evaluate_retrieval
 from rankbygene.features.extract import extract_features
+from rankbygene.methods import get_method
 from rankbygene.models import create_encoder, save_encoder
 from rankbygene.training import TrainConfig, load_run_encoder, train
 
@@ -115,7 +119,9 @@ def run_comparison(
     dataset = read_dataset(data)
     ids = sorted({*train_ids, *test_ids})
     features: dict[str, Path] = {}
-    retrieval_runs: dict[str, Path] = {}  # BLEEP also predicts by retrieval, its own way
+    # Methods with a predictor of their own get a row for it too: BLEEP's retrieval,
+    # ST-Net's expression head. Row name -> (run directory, variant whose features it uses).
+    own_predictors: dict[str, tuple[Path, str]] = {}
     for variant in variants:
         feats = out / "features" / variant.name
         if variant.method is None:
@@ -136,7 +142,9 @@ def run_comparison(
             encoder = load_run_encoder(run_dir)
             source = str(run_dir)
             if variant.method == "bleep":
-                retrieval_runs[f"{variant.name}-retrieval"] = run_dir
+                own_predictors[f"{variant.name}-retrieval"] = (run_dir, variant.name)
+            if get_method(variant.method).predicts_expression:
+                own_predictors[f"{variant.name}-head"] = (run_dir, variant.name)
         extract_features(dataset, encoder, feats, sample_ids=ids, source_run=source)
         features[variant.name] = feats
 
@@ -153,18 +161,30 @@ def run_comparison(
                 config=eval_config,
                 out=eval_dir,
             )
-        for name, run_dir in retrieval_runs.items():
-            base = name.removesuffix("-retrieval")
-            results[panel_name][name] = evaluate_retrieval(
-                dataset,
-                run_dir,
-                features[base],
-                list(train_ids),
-                list(test_ids),
-                config=eval_config,
-                out=out / "eval" / panel_name / name,
-            )
+        for name, (run_dir, base) in own_predictors.items():
+            args = (dataset, run_dir, features[base], list(train_ids), list(test_ids))
+            eval_dir = out / "eval" / panel_name / name
+            if name.endswith("-retrieval"):
+                results[panel_name][name] = evaluate_retrieval(
+                    *args, config=eval_config, out=eval_dir
+                )
+                continue
+            head_config = _head_panel(run_dir, eval_config)
+            if head_config is None:
+                logger.info("%s: no row for panel %s (not its training panel)", name, panel_name)
+                continue
+            results[panel_name][name] = evaluate_head(*args, config=head_config, out=eval_dir)
     return results
+
+
+def _head_panel(run_dir: Path, eval_config: GeneEvalConfig) -> GeneEvalConfig | None:
+    """Evaluation settings for a run's expression head: its own training panel (the genes
+    in ``genes.txt``, chosen on the run's training samples) when the evaluation asks for
+    the same panel spec, else None (the head predicts no other gene)."""
+    run_cfg = TrainConfig.from_yaml(run_dir / keys.RUN_CONFIG)
+    if (run_cfg.panel, run_cfg.gene_list) != (eval_config.panel, eval_config.gene_list):
+        return None
+    return replace(eval_config, panel=str(run_dir / keys.RUN_GENES), gene_list=None)
 
 
 def summarise_folds(

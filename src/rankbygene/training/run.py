@@ -236,6 +236,27 @@ def load_run_encoder(run_dir: str | Path) -> torch.nn.Module:
     return load_encoder(path)
 
 
+def load_run_expression_head(run_dir: str | Path) -> tuple[torch.nn.Linear, list[str]]:
+    """The expression head (features → G genes) and panel genes of an ST-Net-style run."""
+    run_dir = Path(run_dir)
+    card_path = run_dir / HEADS_CARD
+    if not card_path.is_file():
+        raise FileNotFoundError(
+            f"{card_path} not found: run `rankbygene train ... --out {run_dir}` to completion."
+        )
+    card = json.loads(card_path.read_text())
+    if not card.get("predicts_expression"):
+        raise ValueError(
+            f"{run_dir} is a {card['method']} run: its head projects into an embedding "
+            "space and does not predict expression. Use --probe mlp|ridge (or retrieval)."
+        )
+    tensors = load_file(str(run_dir / HEADS_FILE))
+    head = torch.nn.Linear(card["embed_dim"], card["n_genes"])
+    head.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("image_head.")})
+    genes = (run_dir / keys.RUN_GENES).read_text().split()
+    return head.eval(), genes
+
+
 def load_run_heads(run_dir: str | Path) -> tuple[torch.nn.Module, torch.nn.Module, list[str]]:
     """Image projection head, gene encoder and panel genes of a finished run."""
     run_dir = Path(run_dir)
