@@ -32,6 +32,7 @@ from rankbygene.evaluation.probes import MLPProbeConfig
 from rankbygene.experiments.comparison import (
     COMPARED_METHODS,
     FROZEN,
+    OWN_PREDICTOR_NOTES,
     markdown_table,
     run_comparison,
     save_initialisation,
@@ -180,19 +181,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     lines += markdown_table(results["methods"])
-    if any(name.endswith("-retrieval") for name in results["methods"]):
-        lines += [
-            "",
-            "`*-retrieval`: BLEEP's own predictor (average expression of the 50 training spots "
-            "whose gene embeddings are closest to the spot's image embedding); no probe, so its "
-            "± is across test samples.",
-        ]
-    if any(name.endswith("-head") for name in results["methods"]):
-        lines += [
-            "",
-            "`*-head`: ST-Net's own predictor (its linear head on the spot's features), scored "
-            "on the panel it was trained on (the same rule, top-N, applied to its training "
-            "samples); no probe, so its ± is across test samples.",
-        ]
+    for suffix, note in OWN_PREDICTOR_NOTES.items():
+        if any(name.endswith(suffix) for name in results["methods"]):
+            lines += ["", note]
     lines += ["", results["verdict"], ""]
     return "\n".join(lines)

@@ -61,6 +61,17 @@ COMPARED_METHODS: tuple[str, ...] = ("stnet", "hest-ft", "bleep", "rankbygene")
 """The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
 
 
+OWN_PREDICTOR_NOTES: dict[str, str] = {
+    "-retrieval": "`*-retrieval`: BLEEP's own predictor (average expression of the 50 training "
+    "spots whose gene embeddings are closest to the spot's image embedding); no probe, so its "
+    "± is across test samples.",
+    "-head": "`*-head`: ST-Net's own predictor (its linear head on the spot's features), scored "
+    "on the panel it was trained on (the same rule, top-N, applied to its training samples); "
+    "no probe, so its ± is across test samples.",
+}
+"""Row-name suffix of a method's own predictor → the sentence that explains that row."""
+
+
 def standard_variants(methods: Sequence[str] = COMPARED_METHODS) -> list[Variant]:
     """The frozen initialisation followed by each method with its defaults."""
     return [Variant(FROZEN), *(Variant(m, m) for m in methods)]
