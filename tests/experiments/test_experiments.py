@@ -72,7 +72,8 @@ def test_demo_end_to_end(tmp_path):
     results = run_demo(config)
     saved = json.loads((tmp_path / "demo" / keys.RESULTS_JSON).read_text())
     assert set(saved["methods"]) == {
-        "frozen", "stnet", "hest-ft", "bleep", "rankbygene", "bleep-retrieval", "stnet-head"
+        "frozen", "stnet", "histogene", "hest-ft", "bleep", "rankbygene",
+        "bleep-retrieval", "stnet-head", "histogene-head",
     }  # fmt: skip
     for summary in saved["methods"].values():
         assert {"pcc", "mse", "mae"} <= set(summary) and "mean" in summary["pcc"]
@@ -104,7 +105,8 @@ def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
     assert results["folds"] == [{"train": ["C3"], "test": ["C2"]}]
     rows = results["summary"]["top250"]
     assert set(rows) == {
-        "frozen", "stnet", "hest-ft", "bleep", "rankbygene", "bleep-retrieval", "stnet-head"
+        "frozen", "stnet", "histogene", "hest-ft", "bleep", "rankbygene",
+        "bleep-retrieval", "stnet-head", "histogene-head",
     }  # fmt: skip
     assert all(-1.0 <= r["pcc"]["mean"] <= 1.0 for r in rows.values() if r["pcc"]["mean"])
     text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()

@@ -41,6 +41,7 @@ def extract(
     with a frozen encoder (a run's teacher or a baseline)."""
     from rankbygene.features import extract_features
     from rankbygene.features.slides import extract_slide_features
+    from rankbygene.methods.histogene import extract_histogene_features, is_histogene_run
     from rankbygene.models import create_encoder, load_encoder
 
     if (data is None) == (slides is None):
@@ -52,6 +53,10 @@ def extract(
     if run is not None and weights is not None:
         raise typer.BadParameter("--weights goes with --encoder; a run carries its own weights.")
     try:
+        if run is not None and data is not None and is_histogene_run(run):
+            paths = extract_histogene_features(run, data, out, sample_ids=parse_ids(samples))
+            typer.echo(f"Features of {len(paths)} samples in {out}")
+            return
         if run is not None:
             enc = load_encoder(run / keys.RUN_ENCODER_DIR)
         else:

@@ -34,8 +34,10 @@ from rankbygene.evaluation.head_run import evaluate_head
 from rankbygene.evaluation.retrieval_run import evaluate_retrieval
 from rankbygene.features.extract import extract_features
 from rankbygene.methods import get_method
+from rankbygene.methods.histogene import extract_histogene_features
 from rankbygene.models import create_encoder, save_encoder
 from rankbygene.training import TrainConfig, load_run_encoder, train
+from rankbygene.training.run import HEADS_CARD
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class Variant:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
-COMPARED_METHODS: tuple[str, ...] = ("stnet", "hest-ft", "bleep", "rankbygene")
+COMPARED_METHODS: tuple[str, ...] = ("stnet", "histogene", "hest-ft", "bleep", "rankbygene")
 """The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
 
 
@@ -72,9 +74,19 @@ OWN_PREDICTOR_NOTES: dict[str, str] = {
 """Row-name suffix of a method's own predictor → the sentence that explains that row."""
 
 
-def standard_variants(methods: Sequence[str] = COMPARED_METHODS) -> list[Variant]:
-    """The frozen initialisation followed by each method with its defaults."""
-    return [Variant(FROZEN), *(Variant(m, m) for m in methods)]
+CPU_SCALE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "histogene": {"extra": {"dim": 256, "depth": 4, "heads": 8, "patch_px": 32}},
+}
+"""Per-method settings of the CPU-scale comparisons (the demo, her2st on a CPU): HisToGene
+at the paper's size (width 1024, depth 8, 112 px) would dominate their run time."""
+
+
+def standard_variants(
+    methods: Sequence[str] = COMPARED_METHODS,
+    overrides: Mapping[str, Mapping[str, Any]] = CPU_SCALE_OVERRIDES,
+) -> list[Variant]:
+    """The frozen initialisation followed by each method (its defaults + ``overrides``)."""
+    return [Variant(FROZEN), *(Variant(m, m, dict(overrides.get(m, {}))) for m in methods)]
 
 
 def ablation_variants() -> list[Variant]:
@@ -140,7 +152,7 @@ def run_comparison(
             source = None
         else:
             run_dir = out / "runs" / variant.name
-            if not (run_dir / keys.RUN_ENCODER_DIR).exists():
+            if not (run_dir / HEADS_CARD).exists():  # written last: the run finished
                 config = train_settings.updated(
                     data=str(data),
                     out=str(run_dir),
@@ -150,8 +162,13 @@ def run_comparison(
                     **dict(variant.overrides),
                 )
                 train(config)
-            encoder = load_run_encoder(run_dir)
             source = str(run_dir)
+            if get_method(variant.method).whole_section:  # features need the whole section
+                extract_histogene_features(run_dir, dataset, feats, sample_ids=ids)
+                features[variant.name] = feats
+                own_predictors[f"{variant.name}-head"] = (run_dir, variant.name)
+                continue
+            encoder = load_run_encoder(run_dir)
             if variant.method == "bleep":
                 own_predictors[f"{variant.name}-retrieval"] = (run_dir, variant.name)
             if get_method(variant.method).predicts_expression:

@@ -33,6 +33,8 @@ class Method:
         predicts_expression: The image head regresses the panel's expression directly
             (a linear layer to G genes) and there is no gene encoder: ``gene`` is the
             preprocessed expression itself (ST-Net).
+        whole_section: One training step sees all spots of a section (HisToGene); the
+            method trains its own network (``methods.histogene``), not an image encoder.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Method:
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     predicts_expression: bool = False
+    whole_section: bool = False
 
 
 class SingleTermObjective(nn.Module):
@@ -164,5 +167,16 @@ register_method(
         build_objective=_expression_mse_objective,
         description="Expression regression from the image (ST-Net: backbone → linear → genes).",
         predicts_expression=True,
+    )
+)
+register_method(
+    Method(
+        name="histogene",
+        uses_teacher=False,
+        student_augment="none",
+        build_objective=_expression_mse_objective,
+        description="Transformer over a section's spots regressing genes (HisToGene).",
+        predicts_expression=True,
+        whole_section=True,
     )
 )

@@ -90,6 +90,36 @@ def _cache_features(module: AlignmentModule, ds: SpotTensorDataset, batch: int) 
     return torch.cat(feats).clone()
 
 
+def _build_spot_training(
+    config: TrainConfig,
+    dataset: STDataset,
+    fit_ids: list[str],
+    val_ids: list[str],
+    genes: list[str],
+) -> tuple[AlignmentModule, SpotDataModule, int]:
+    """Module, spot-batch data module and number of training spots of an encoder run."""
+    common = {"target_sum": config.target_sum, "smooth": config.smooth, "preload": config.preload}
+    train_table = build_spot_table(dataset, fit_ids, genes, **common)
+    if len(train_table) < config.batch_size:
+        raise ValueError(
+            f"batch size {config.batch_size} is larger than the {len(train_table)} training "
+            f"spots of {fit_ids}; pass --batch-size {len(train_table)} or fewer."
+        )
+    val_table = build_spot_table(dataset, val_ids, genes, **common) if val_ids else None
+    module = AlignmentModule(config, n_genes=len(genes))
+    train_ds = SpotTensorDataset(train_table, dataset)
+    val_ds = SpotTensorDataset(val_table, dataset) if val_table is not None else None
+    if config.freeze_backbone and config.cache_frozen_features:
+        # Frozen backbone: its features never change, so compute them once.
+        train_ds = SpotTensorDataset(train_table, features=_cache_features(module, train_ds, 128))
+        if val_ds is not None and val_table is not None:
+            val_ds = SpotTensorDataset(val_table, features=_cache_features(module, val_ds, 128))
+    datamodule = SpotDataModule(
+        train_ds, val_ds, config.batch_size, config.num_workers, config.seed
+    )
+    return module, datamodule, len(train_table)
+
+
 def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
     """Train one method and export its encoder. Returns the run directory.
 
@@ -127,25 +157,14 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     elif (out / keys.RUN_CONFIG).exists():
         raise ValueError(f"{out} already holds a run; pass --resume or choose another --out.")
 
-    common = {"target_sum": config.target_sum, "smooth": config.smooth, "preload": config.preload}
-    train_table = build_spot_table(dataset, fit_ids, genes, **common)
-    if len(train_table) < config.batch_size:
-        raise ValueError(
-            f"batch size {config.batch_size} is larger than the {len(train_table)} training "
-            f"spots of {fit_ids}; pass --batch-size {len(train_table)} or fewer."
+    if get_method(config.method).whole_section:
+        from rankbygene.methods.histogene import build_section_training
+
+        module, datamodule, n_train = build_section_training(
+            config, dataset, fit_ids, val_ids, genes
         )
-    val_table = build_spot_table(dataset, val_ids, genes, **common) if val_ids else None
-    module = AlignmentModule(config, n_genes=len(genes))
-    train_ds = SpotTensorDataset(train_table, dataset)
-    val_ds = SpotTensorDataset(val_table, dataset) if val_table is not None else None
-    if config.freeze_backbone and config.cache_frozen_features:
-        # Frozen backbone: its features never change, so compute them once.
-        train_ds = SpotTensorDataset(train_table, features=_cache_features(module, train_ds, 128))
-        if val_ds is not None and val_table is not None:
-            val_ds = SpotTensorDataset(val_table, features=_cache_features(module, val_ds, 128))
-    datamodule = SpotDataModule(
-        train_ds, val_ds, config.batch_size, config.num_workers, config.seed
-    )
+    else:
+        module, datamodule, n_train = _build_spot_training(config, dataset, fit_ids, val_ids, genes)
 
     out.mkdir(parents=True, exist_ok=True)
     config_with_split = config.updated(train_samples=fit_ids, val_samples=val_ids)
@@ -156,8 +175,8 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     logger.info(
         "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
         config.method,
-        config.encoder,
-        len(train_table),
+        "its own network" if get_method(config.method).whole_section else config.encoder,
+        n_train,
         ",".join(fit_ids),
         ",".join(val_ids) or "nothing",
         len(genes),
@@ -180,7 +199,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
         logger=False,
         num_sanity_val_steps=0,
-        limit_val_batches=1.0 if val_ds is not None else 0,
+        limit_val_batches=1.0 if val_ids else 0,
         enable_model_summary=False,
         log_every_n_steps=1,
         default_root_dir=out,
@@ -195,7 +214,10 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
             warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
-        export_run(module, out, genes)
+        if isinstance(module, AlignmentModule):
+            export_run(module, out, genes)
+        else:
+            module.export(out, genes)
     logger.info("Run written to %s", out)
     return out
 
@@ -228,6 +250,14 @@ def export_run(module: AlignmentModule, out: Path, genes: list[str]) -> None:
 def load_run_encoder(run_dir: str | Path) -> torch.nn.Module:
     """The downstream encoder of a finished run (one call)."""
     path = Path(run_dir) / keys.RUN_ENCODER_DIR
+    from rankbygene.methods.histogene import is_histogene_run
+
+    if not path.exists() and is_histogene_run(run_dir):
+        raise ValueError(
+            f"{run_dir} is a HisToGene run: it has no per-spot image encoder. Its spot features "
+            "depend on the whole section: use `rankbygene extract --run RUN` (which computes "
+            "them) or methods.histogene.extract_histogene_features."
+        )
     if not path.exists():
         raise FileNotFoundError(
             f"{path} not found: the run has not finished. Run `rankbygene train ... --out "
