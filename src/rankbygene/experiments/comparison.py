@@ -67,9 +67,10 @@ OWN_PREDICTOR_NOTES: dict[str, str] = {
     "-retrieval": "`*-retrieval`: BLEEP's own predictor (average expression of the 50 training "
     "spots whose gene embeddings are closest to the spot's image embedding); no probe, so its "
     "± is across test samples.",
-    "-head": "`*-head`: ST-Net's own predictor (its linear head on the spot's features), scored "
-    "on the panel it was trained on (the same rule, top-N, applied to its training samples); "
-    "no probe, so its ± is across test samples.",
+    "-head": "`*-head`: the method's own prediction (ST-Net: its linear head on the spot's "
+    "image features; HisToGene: its transformer over the whole section), scored on the panel "
+    "it was trained on (the same rule, top-N, applied to its training samples); no probe, so "
+    "its ± is across test samples. The `stnet`/`histogene` rows probe their spot features.",
 }
 """Row-name suffix of a method's own predictor → the sentence that explains that row."""
 
