@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from rankbygene.cli.main import app
 from rankbygene.data.importers.patching import open_image
 from rankbygene.data.wsi import (
+    pyramid_thumbnail,
     read_thumbnail,
     slide_mpp,
     tile_grid,
@@ -174,3 +175,43 @@ def test_jpeg_tiled_slides_like_aperio_svs_are_read_by_region(tmp_path):
     assert ff.attrs["mpp"] == pytest.approx(MPP) and len(ff.coords) > 0
     centres = ff.coords + ff.attrs["patch_size_level0"] // 2
     assert inside[centres[:, 1], centres[:, 0]].all()
+
+
+def _write_pyramid(path, img: np.ndarray) -> None:
+    """A pyramidal tiled TIFF (levels 1, 1/2, 1/4 in SubIFDs), as scanners write them."""
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(
+            img, tile=(128, 128), subifds=2, photometric="rgb",
+            resolution=(1e4 / MPP, 1e4 / MPP), resolutionunit="CENTIMETER",
+        )  # fmt: skip
+        for step in (2, 4):
+            tif.write(img[::step, ::step], tile=(128, 128), subfiletype=1, photometric="rgb")
+
+
+def test_pyramid_thumbnail_matches_the_level_zero_average(tmp_path):
+    img, _ = _tissue(np.random.default_rng(8))
+    _write_pyramid(tmp_path / "p.tif", img)
+    _write_slide(tmp_path / "flat.tif", img)
+    reader = open_image(tmp_path / "p.tif")
+    reference = read_thumbnail(reader, reader.shape, downsample=8)
+    reader.close()
+    thumb = pyramid_thumbnail(tmp_path / "p.tif", (H, W), downsample=8)
+    assert thumb is not None and thumb.shape == reference.shape
+    assert np.abs(thumb.astype(float) - reference).mean() < 5
+    assert pyramid_thumbnail(tmp_path / "flat.tif", (H, W), downsample=8) is None
+    assert pyramid_thumbnail(tmp_path / "p.tif", (H, W), downsample=1) is None  # too coarse
+
+
+def test_extraction_segments_on_the_pyramid_without_decoding_level_zero(tmp_path, monkeypatch):
+    import rankbygene.features.slides as slides_module
+
+    def level_zero_thumbnail(*args, **kwargs):
+        raise AssertionError("level 0 read for the thumbnail")
+
+    monkeypatch.setattr(slides_module, "read_thumbnail", level_zero_thumbnail)
+    img, inside = _tissue(np.random.default_rng(9))
+    _write_pyramid(tmp_path / "p.tif", img)
+    (path,) = extract_slide_features(tmp_path / "p.tif", create_encoder("tiny"), tmp_path / "f")
+    ff = read_features(path)
+    centres = ff.coords + ff.attrs["patch_size_level0"] // 2
+    assert len(ff.coords) > 0 and inside[centres[:, 1], centres[:, 0]].all()

@@ -14,15 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+import torch
 from scipy import ndimage
 from skimage.color import rgb2hsv
 from skimage.filters import threshold_otsu
 from skimage.morphology import remove_small_objects
+from torchvision.transforms.v2 import functional as TF
 
 from rankbygene.data.importers.patching import RegionReader
 
 __all__ = [
     "SLIDE_SUFFIXES",
+    "pyramid_thumbnail",
     "read_thumbnail",
     "slide_mpp",
     "tile_grid",
@@ -87,6 +90,42 @@ def read_thumbnail(
             pooled = region.reshape(h // d, d, w // d, d, 3).mean(axis=(1, 3))
             thumb[y0 // d : (y0 + h) // d, x0 // d : (x0 + w) // d] = np.round(pooled)
     return thumb
+
+
+def pyramid_thumbnail(
+    path: str | Path, shape: tuple[int, int], downsample: int
+) -> np.ndarray | None:
+    """The same thumbnail as :func:`read_thumbnail`, from a pyramid level of the file.
+
+    Reads the smallest stored level that is still at least as fine as the thumbnail
+    (whole: it is small) and resizes it with antialiasing to ``ceil(H/d) × ceil(W/d)``,
+    so level 0 is never decoded for segmentation. Returns None when the file has no
+    such level or it cannot be decoded (the caller falls back to level 0).
+    """
+    path = Path(path)
+    if not path.name.lower().endswith((".tif", ".tiff", ".svs")):
+        return None
+    height, width = shape
+    try:
+        with tifffile.TiffFile(path) as tif:
+            levels = tif.series[0].levels
+            usable = [
+                lv
+                for lv in levels[1:]
+                if lv.axes in ("YXS", "YX") and width / lv.shape[1] <= downsample
+            ]
+            if not usable:
+                return None
+            level = min(usable, key=lambda lv: lv.shape[0] * lv.shape[1])
+            arr = np.asarray(level.asarray())
+    except (ValueError, NotImplementedError, KeyError, OSError, IndexError):
+        return None
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    target = (math.ceil(height / downsample), math.ceil(width / downsample))
+    image = torch.from_numpy(np.ascontiguousarray(arr[..., :3])).permute(2, 0, 1)
+    resized = TF.resize(image, list(target), antialias=True)
+    return resized.permute(1, 2, 0).numpy()
 
 
 def tissue_mask(

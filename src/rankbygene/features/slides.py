@@ -26,7 +26,14 @@ from rankbygene.data.importers.patching import (
     open_image,
     window_size_px,
 )
-from rankbygene.data.wsi import SLIDE_SUFFIXES, read_thumbnail, slide_mpp, tile_grid, tissue_mask
+from rankbygene.data.wsi import (
+    SLIDE_SUFFIXES,
+    pyramid_thumbnail,
+    read_thumbnail,
+    slide_mpp,
+    tile_grid,
+    tissue_mask,
+)
 from rankbygene.features.extract import _check_existing, _default_device, feature_name
 from rankbygene.features.io import feature_path, update_summary, write_features
 
@@ -160,7 +167,10 @@ def extract_slide_features(
         try:
             shape = reader.shape
             downsample = max(1, round(THUMBNAIL_UM / pixel_um))
-            mask = tissue_mask(read_thumbnail(reader, shape, downsample))
+            thumbnail = pyramid_thumbnail(path, shape, downsample)
+            if thumbnail is None:  # no pyramid: average level 0 block by block
+                thumbnail = read_thumbnail(reader, shape, downsample)
+            mask = tissue_mask(thumbnail)
             origins = tile_grid(mask, shape, window_px, downsample, min_tissue)
             if len(origins) == 0:
                 raise ValueError(
