@@ -106,7 +106,7 @@ def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
     rows = results["summary"]["top250"]
     assert set(rows) == {
         "frozen", "stnet", "histogene", "hest-ft", "bleep", "rankbygene",
-        "bleep-retrieval", "stnet-head", "histogene-head",
+        "bleep-retrieval", "stnet-head", "histogene-head", "position-only",
     }  # fmt: skip
     assert all(-1.0 <= r["pcc"]["mean"] <= 1.0 for r in rows.values() if r["pcc"]["mean"])
     text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()

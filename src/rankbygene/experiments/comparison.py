@@ -31,6 +31,7 @@ from rankbygene import keys
 from rankbygene.data import read_dataset
 from rankbygene.evaluation.genes import GeneEvalConfig, evaluate_genes
 from rankbygene.evaluation.head_run import evaluate_head
+from rankbygene.evaluation.position_run import evaluate_position_baseline
 from rankbygene.evaluation.retrieval_run import evaluate_retrieval
 from rankbygene.features.extract import extract_features
 from rankbygene.methods import get_method
@@ -63,7 +64,12 @@ COMPARED_METHODS: tuple[str, ...] = ("stnet", "histogene", "hest-ft", "bleep", "
 """The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
 
 
+POSITION_ONLY = "position-only"
 OWN_PREDICTOR_NOTES: dict[str, str] = {
+    POSITION_ONLY: "`position-only`: no image; each spot gets the mean expression of the 10 "
+    "training spots nearest to its array position. Serial sections of one tumour share "
+    "their layout, so position alone predicts expression across them: read every row "
+    "against it, HisToGene's above all (it embeds array positions).",
     "-retrieval": "`*-retrieval`: BLEEP's own predictor (average expression of the 50 training "
     "spots whose gene embeddings are closest to the spot's image embedding); no probe, so its "
     "± is across test samples.",
@@ -120,6 +126,7 @@ def run_comparison(
     train_settings: TrainConfig,
     panels: Mapping[str, GeneEvalConfig],
     init_weights: Path,
+    position_baseline: bool = False,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Train every variant on ``train_ids``, evaluate on ``test_ids``.
 
@@ -135,6 +142,8 @@ def run_comparison(
         train_settings: Shared training settings (``data``/``out``/``method`` are set here).
         panels: Named evaluation settings, e.g. ``{"top250": GeneEvalConfig(...)}``.
         init_weights: The shared initial encoder weights.
+        position_baseline: Add the ``position-only`` row (expression of the nearest
+            training spots in array coordinates, no image).
 
     Returns:
         ``{panel: {variant: results dict of evaluate_genes}}``.
@@ -203,6 +212,15 @@ def run_comparison(
                 logger.info("%s: no row for panel %s (not its training panel)", name, panel_name)
                 continue
             results[panel_name][name] = evaluate_head(*args, config=head_config, out=eval_dir)
+        if position_baseline:
+            results[panel_name][POSITION_ONLY] = evaluate_position_baseline(
+                dataset,
+                next(iter(features.values())),  # shares the inputs; features unused
+                list(train_ids),
+                list(test_ids),
+                config=eval_config,
+                out=out / "eval" / panel_name / POSITION_ONLY,
+            )
     return results
 
 

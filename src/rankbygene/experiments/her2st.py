@@ -140,6 +140,7 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
                 train_settings=settings,
                 panels=panels,
                 init_weights=init,
+                position_baseline=True,
             )
         )
     table = summarise_folds(per_fold)

@@ -1,0 +1,52 @@
+"""Position-only baseline: expression from array coordinates alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rankbygene.data import make_synthetic_dataset
+from rankbygene.evaluation import GeneEvalConfig
+from rankbygene.evaluation.position_run import run_position_evaluation
+from rankbygene.features.extract import extract_features
+from rankbygene.models import create_encoder
+
+CFG = GeneEvalConfig(panel="top10", split_unit="section")
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """SYN00, SYN01 of one patient, and SERIAL: a copy of SYN00 (same layout and counts)."""
+    root = tmp_path_factory.mktemp("position")
+    ds = make_synthetic_dataset(
+        root / "data", n_samples=2, n_spots=40, n_genes=20, patch_px=16, n_patients=1
+    )
+    for folder, suffix in (("st", ".h5ad"), ("patches", ".h5"), ("metadata", ".json")):
+        folder_dir = root / "data" / folder
+        shutil.copy(folder_dir / f"SYN00{suffix}", folder_dir / f"SERIAL{suffix}")
+    meta = root / "data" / "metadata" / "SERIAL.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "id": "SERIAL"}))
+    extract_features(root / "data", create_encoder("tiny"), root / "feats")
+    return root / "data", root / "feats", ds
+
+
+def test_a_section_with_the_same_layout_is_predicted_exactly(serial):
+    data, feats, _ = serial
+    ev = run_position_evaluation(data, feats, ["SYN00"], ["SERIAL"], CFG, k=1)
+    assert ev.results["probe"] == "position" and ev.results["k"] == 1
+    pred = ev.predictions["position"]["SERIAL"]
+    np.testing.assert_allclose(pred, ev.targets["SERIAL"], atol=1e-5)
+    assert ev.results["summary"]["pcc"]["mean"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_all_neighbours_predict_the_training_mean(serial):
+    data, feats, _ = serial
+    ev = run_position_evaluation(data, feats, ["SYN00"], ["SYN01"], CFG, k=10_000)
+    pred = ev.predictions["position"]["SYN01"]
+    assert ev.results["k"] == 40  # capped at the training spots
+    np.testing.assert_allclose(pred, np.broadcast_to(pred.mean(0), pred.shape), atol=1e-5)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        run_position_evaluation(data, feats, ["SYN00"], ["SYN01"], CFG, k=0)
