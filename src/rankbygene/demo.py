@@ -32,8 +32,8 @@ from rankbygene.evaluation.probes import MLPProbeConfig
 from rankbygene.experiments.comparison import (
     COMPARED_METHODS,
     FROZEN,
-    OWN_PREDICTOR_NOTES,
     markdown_table,
+    own_predictor_notes,
     run_comparison,
     save_initialisation,
     standard_variants,
@@ -181,8 +181,7 @@ def results_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     lines += markdown_table(results["methods"])
-    for suffix, note in OWN_PREDICTOR_NOTES.items():
-        if any(name.endswith(suffix) for name in results["methods"]):
-            lines += ["", note]
+    for note in own_predictor_notes(list(results["methods"])):
+        lines += ["", note]
     lines += ["", results["verdict"], ""]
     return "\n".join(lines)

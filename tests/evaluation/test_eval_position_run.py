@@ -11,8 +11,6 @@ import pytest
 from rankbygene.data import make_synthetic_dataset
 from rankbygene.evaluation import GeneEvalConfig
 from rankbygene.evaluation.position_run import run_position_evaluation
-from rankbygene.features.extract import extract_features
-from rankbygene.models import create_encoder
 
 CFG = GeneEvalConfig(panel="top10", split_unit="section")
 
@@ -29,13 +27,12 @@ def serial(tmp_path_factory):
         shutil.copy(folder_dir / f"SYN00{suffix}", folder_dir / f"SERIAL{suffix}")
     meta = root / "data" / "metadata" / "SERIAL.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "id": "SERIAL"}))
-    extract_features(root / "data", create_encoder("tiny"), root / "feats")
-    return root / "data", root / "feats", ds
+    return root / "data", ds
 
 
 def test_a_section_with_the_same_layout_is_predicted_exactly(serial):
-    data, feats, _ = serial
-    ev = run_position_evaluation(data, feats, ["SYN00"], ["SERIAL"], CFG, k=1)
+    data, _ = serial
+    ev = run_position_evaluation(data, ["SYN00"], ["SERIAL"], CFG, k=1)
     assert ev.results["probe"] == "position" and ev.results["k"] == 1
     pred = ev.predictions["position"]["SERIAL"]
     np.testing.assert_allclose(pred, ev.targets["SERIAL"], atol=1e-5)
@@ -43,10 +40,10 @@ def test_a_section_with_the_same_layout_is_predicted_exactly(serial):
 
 
 def test_all_neighbours_predict_the_training_mean(serial):
-    data, feats, _ = serial
-    ev = run_position_evaluation(data, feats, ["SYN00"], ["SYN01"], CFG, k=10_000)
+    data, _ = serial
+    ev = run_position_evaluation(data, ["SYN00"], ["SYN01"], CFG, k=10_000)
     pred = ev.predictions["position"]["SYN01"]
     assert ev.results["k"] == 40  # capped at the training spots
     np.testing.assert_allclose(pred, np.broadcast_to(pred.mean(0), pred.shape), atol=1e-5)
     with pytest.raises(ValueError, match="k must be >= 1"):
-        run_position_evaluation(data, feats, ["SYN00"], ["SYN01"], CFG, k=0)
+        run_position_evaluation(data, ["SYN00"], ["SYN01"], CFG, k=0)

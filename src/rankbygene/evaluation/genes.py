@@ -268,13 +268,13 @@ class _EvalInputs:
 
 def _load_inputs(
     dataset: STDataset | str | Path,
-    features_dir: Path,
+    features_dir: Path | None,
     train_ids: str | Sequence[str],
     test_ids: str | Sequence[str],
     config: GeneEvalConfig,
 ) -> _EvalInputs:
-    """Check the split, read AnnData and features, choose the panel on the training samples
-    and preprocess every sample's expression on it."""
+    """Check the split, read AnnData and features (none when ``features_dir`` is None),
+    choose the panel on the training samples and preprocess every sample's expression."""
     from rankbygene.data import preprocess_expression, read_dataset, select_panel
 
     ds = read_dataset(dataset) if isinstance(dataset, str | Path) else dataset
@@ -282,9 +282,13 @@ def _load_inputs(
     _check_split(ds, train, test, config.split_unit)
 
     adatas = {sid: ds[sid].read_adata() for sid in train + test}
-    feats = {sid: _load_features(features_dir, sid, adatas[sid].obs_names) for sid in adatas}
+    feats = (
+        {sid: _load_features(features_dir, sid, adatas[sid].obs_names) for sid in adatas}
+        if features_dir is not None
+        else {}
+    )
     dims = {sid: f.features.shape[1] for sid, f in feats.items()}
-    if len(set(dims.values())) != 1:
+    if len(set(dims.values())) > 1:
         raise ValueError(
             f"Feature dims differ between samples {dims} in {features_dir}: extract all "
             "samples with the same encoder (`rankbygene extract --overwrite`)."
@@ -312,8 +316,11 @@ def _load_inputs(
     return _EvalInputs(ds, train, test, adatas, feats, genes, list(selection.dropped), expr)
 
 
-def _features_info(feats: Mapping[str, FeatureFile], features_dir: Path) -> dict[str, Any]:
-    """The ``features`` block of the results: directory, encoder, source run, dim."""
+def _features_info(feats: Mapping[str, FeatureFile], features_dir: Path | None) -> dict[str, Any]:
+    """The ``features`` block of the results: directory, encoder, source run, dim
+    (all empty for a predictor that reads no features)."""
+    if features_dir is None or not feats:
+        return {"dir": None, "encoder": None, "source_run": None, "dim": 0}
     first = next(iter(feats.values()))
     return {
         "dir": str(features_dir.resolve()),
@@ -321,6 +328,72 @@ def _features_info(feats: Mapping[str, FeatureFile], features_dir: Path) -> dict
         "source_run": first.source_run,
         "dim": int(first.features.shape[1]),
     }
+
+
+def single_predictor_evaluation(
+    inp: _EvalInputs,
+    preds: dict[str, np.ndarray],
+    config: GeneEvalConfig,
+    features_dir: Path | None,
+    probe_name: str,
+    settings: Any,
+    fold_info: dict[str, Any],
+    extra: dict[str, Any],
+) -> GeneEvaluation:
+    """Score one deterministic predictor (retrieval, a run's expression head).
+
+    Same results keys as ``evaluate_genes``; ``summary`` is mean ± std across test
+    samples (there is one model, not five fold models). ``settings`` is the predictor's
+    settings dataclass (recorded under ``probes.<name>.config`` and ``config.<name>``);
+    ``fold_info`` describes the single "fold"; ``extra`` adds top-level result keys;
+    ``features_dir`` is None for a predictor that reads no image features.
+
+    Shape:
+        preds[id]: (N_id, G) on ``inp.genes``.
+    """
+    test = inp.test
+    targets = {s: inp.expr[s] for s in test}
+    block, ensemble = _probe_block([preds], [fold_info], targets, inp.genes, settings)
+    # One deterministic predictor: report the spread across test samples instead.
+    block["summary"] = summarise_metrics([block["folds"][0]["per_sample"][s] for s in test])
+    results = {
+        "split_unit": config.split_unit,
+        "panel": config.panel,
+        "gene_list": config.gene_list,
+        "genes": inp.genes,
+        "dropped_genes": inp.dropped,
+        "probe": probe_name,
+        "primary_probe": probe_name,
+        **extra,
+        "metric_labels": {
+            "summary": "per_sample_mean: per-gene PCC across a sample's spots, mean over "
+            "genes, then mean ± std across test samples (one deterministic predictor)",
+            "pooled": "pooled: per-gene PCC over all test spots pooled (HEST-Benchmark); "
+            "one predictor, std 0",
+        },
+        "summary": block["summary"],
+        "pooled": block["pooled"],
+        "per_sample": block["per_sample"],
+        "folds": block["folds"],
+        "ensemble": block["ensemble"],
+        "probes": {probe_name: block},
+        "train_samples": inp.train,
+        "test_samples": test,
+        "n_test_spots": int(sum(len(p) for p in preds.values())),
+        "features": _features_info(inp.feats, features_dir),
+        "data": str(Path(inp.dataset.root).resolve()),
+        "config": {
+            **{k_: v for k_, v in config.to_dict().items() if k_ not in ("mlp", "ridge")},
+            "probe": probe_name,
+            probe_name: asdict(settings),
+        },
+    }
+    return GeneEvaluation(
+        _json_safe(results),
+        {probe_name: ensemble},
+        targets,
+        {s: inp.adatas[s] for s in test},
+    )
 
 
 def run_gene_evaluation(
@@ -442,7 +515,9 @@ def _results_markdown(results: Mapping[str, Any]) -> str:
     lines = [
         "# Gene-expression prediction",
         "",
-        f"- features: `{feats['encoder']}` (run: {feats['source_run'] or 'none, frozen encoder'})",
+        f"- features: `{feats['encoder']}` (run: {feats['source_run'] or 'none, frozen encoder'})"
+        if feats["encoder"]
+        else "- features: none (the predictor reads no image features)",
         f"- panel: {results['panel']} ({len(results['genes'])} genes, "
         f"{len(results['dropped_genes'])} dropped)",
         f"- train samples: {', '.join(results['train_samples'])}",
@@ -497,7 +572,7 @@ def write_gene_evaluation(evaluation: GeneEvaluation, out: str | Path) -> Path:
         pa.uns["rankbygene"] = {
             "panel": res["panel"],
             "probe": res["probe"],
-            "encoder": res["features"]["encoder"],
+            "encoder": res["features"]["encoder"] or "none",
         }
         path = pred_dir / f"{sid}{keys.ST_SUFFIX}"
         with atomic_path(path) as tmp:

@@ -22,9 +22,9 @@ from rankbygene.evaluation.genes import (
     GeneEvalConfig,
     GeneEvaluation,
     _load_inputs,
+    single_predictor_evaluation,
     write_gene_evaluation,
 )
-from rankbygene.evaluation.retrieval_run import single_predictor_evaluation
 
 if TYPE_CHECKING:
     from rankbygene.data import STDataset

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sksurv.metrics import concordance_index_censored
 from torch import Tensor, nn
 
 __all__ = [
@@ -154,6 +153,9 @@ def concordance_index(risk: np.ndarray, times: np.ndarray, events: np.ndarray) -
     Returns:
         Fraction of comparable pairs ordered correctly (ties in risk count ½).
     """
+    # Imported here: scikit-survival costs ~1 s at import, and only survival needs it.
+    from sksurv.metrics import concordance_index_censored
+
     events = np.asarray(events).astype(bool)
     if not events.any():
         raise ValueError("C-index needs at least one observed event in the test cases.")

@@ -22,9 +22,9 @@ from rankbygene.evaluation.genes import (
     GeneEvalConfig,
     GeneEvaluation,
     _load_inputs,
+    single_predictor_evaluation,
     write_gene_evaluation,
 )
-from rankbygene.evaluation.retrieval_run import single_predictor_evaluation
 
 if TYPE_CHECKING:
     from rankbygene.data import STDataset
@@ -51,22 +51,20 @@ def _array_positions(adata: Any, sample_id: str) -> np.ndarray:
 
 def run_position_evaluation(
     dataset: STDataset | str | Path,
-    features_dir: str | Path,
     train_ids: str | Sequence[str],
     test_ids: str | Sequence[str],
     config: GeneEvalConfig | None = None,
     *,
     k: int = 10,
 ) -> GeneEvaluation:
-    """Score the position-only predictor on the test samples.
+    """Score the position-only predictor on the test samples (no features are read).
 
-    ``features_dir`` is only read to share the evaluation inputs (split checks, panel,
-    targets) with the other rows; the predictor never uses the features.
+    Split checks, panel and targets are those of ``evaluate_genes``.
     """
     config = config or GeneEvalConfig()
     if k < 1:
         raise ValueError(f"k must be >= 1; got {k}.")
-    inp = _load_inputs(dataset, Path(features_dir), train_ids, test_ids, config)
+    inp = _load_inputs(dataset, None, train_ids, test_ids, config)
     positions = {s: _array_positions(inp.adatas[s], s) for s in inp.train + inp.test}
     reference = np.concatenate([positions[s] for s in inp.train])
     k = min(k, len(reference))
@@ -75,14 +73,12 @@ def run_position_evaluation(
     )
     preds = {s: model.predict(positions[s]).astype(np.float32) for s in inp.test}
     return single_predictor_evaluation(
-        inp, preds, config, Path(features_dir), PROBE_NAME, PositionSettings(k), {"fold": 0},
-        {"k": k},
-    )  # fmt: skip
+        inp, preds, config, None, PROBE_NAME, PositionSettings(k), {"fold": 0}, {"k": k}
+    )
 
 
 def evaluate_position_baseline(
     dataset: STDataset | str | Path,
-    features_dir: str | Path,
     train_ids: str | Sequence[str],
     test_ids: str | Sequence[str],
     *,
@@ -91,7 +87,7 @@ def evaluate_position_baseline(
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the position-only baseline; optionally write the outputs."""
-    evaluation = run_position_evaluation(dataset, features_dir, train_ids, test_ids, config, k=k)
+    evaluation = run_position_evaluation(dataset, train_ids, test_ids, config, k=k)
     if out is not None:
         write_gene_evaluation(evaluation, out)
     return evaluation.results

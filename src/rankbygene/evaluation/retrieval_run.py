@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,14 +33,10 @@ from rankbygene import keys
 from rankbygene.evaluation.genes import (
     GeneEvalConfig,
     GeneEvaluation,
-    _EvalInputs,
-    _features_info,
-    _json_safe,
     _load_inputs,
-    _probe_block,
+    single_predictor_evaluation,
     write_gene_evaluation,
 )
-from rankbygene.evaluation.metrics import summarise_metrics
 from rankbygene.evaluation.retrieval import Weighting, retrieval_predict
 
 if TYPE_CHECKING:
@@ -218,71 +214,6 @@ def run_retrieval_evaluation(
     fold_info = {"fold": 0, "k": min(k, len(ref_expr))}
     return single_predictor_evaluation(
         inp, preds, config, features_dir, PROBE_NAME, settings, fold_info, extra
-    )
-
-
-def single_predictor_evaluation(
-    inp: _EvalInputs,
-    preds: dict[str, np.ndarray],
-    config: GeneEvalConfig,
-    features_dir: Path,
-    probe_name: str,
-    settings: Any,
-    fold_info: dict[str, Any],
-    extra: dict[str, Any],
-) -> GeneEvaluation:
-    """Score one deterministic predictor (retrieval, a run's expression head).
-
-    Same results keys as ``evaluate_genes``; ``summary`` is mean ± std across test
-    samples (there is one model, not five fold models). ``settings`` is the predictor's
-    settings dataclass (recorded under ``probes.<name>.config`` and ``config.<name>``);
-    ``fold_info`` describes the single "fold"; ``extra`` adds top-level result keys.
-
-    Shape:
-        preds[id]: (N_id, G) on ``inp.genes``.
-    """
-    test = inp.test
-    targets = {s: inp.expr[s] for s in test}
-    block, ensemble = _probe_block([preds], [fold_info], targets, inp.genes, settings)
-    # One deterministic predictor: report the spread across test samples instead.
-    block["summary"] = summarise_metrics([block["folds"][0]["per_sample"][s] for s in test])
-    results = {
-        "split_unit": config.split_unit,
-        "panel": config.panel,
-        "gene_list": config.gene_list,
-        "genes": inp.genes,
-        "dropped_genes": inp.dropped,
-        "probe": probe_name,
-        "primary_probe": probe_name,
-        **extra,
-        "metric_labels": {
-            "summary": "per_sample_mean: per-gene PCC across a sample's spots, mean over "
-            "genes, then mean ± std across test samples (one deterministic predictor)",
-            "pooled": "pooled: per-gene PCC over all test spots pooled (HEST-Benchmark); "
-            "one predictor, std 0",
-        },
-        "summary": block["summary"],
-        "pooled": block["pooled"],
-        "per_sample": block["per_sample"],
-        "folds": block["folds"],
-        "ensemble": block["ensemble"],
-        "probes": {probe_name: block},
-        "train_samples": inp.train,
-        "test_samples": test,
-        "n_test_spots": int(sum(len(p) for p in preds.values())),
-        "features": _features_info(inp.feats, features_dir),
-        "data": str(Path(inp.dataset.root).resolve()),
-        "config": {
-            **{k_: v for k_, v in config.to_dict().items() if k_ not in ("mlp", "ridge")},
-            "probe": probe_name,
-            probe_name: asdict(settings),
-        },
-    }
-    return GeneEvaluation(
-        _json_safe(results),
-        {probe_name: ensemble},
-        targets,
-        {s: inp.adatas[s] for s in test},
     )
 
 

@@ -228,9 +228,8 @@ class SlideBags:
             raise ValueError(f"Feature files in {features_dir} disagree on D: {sorted(dims)}.")
         self.dim = dims.pop()
         total_gb = sum(int(np.prod(shape)) for shape in shapes) * 4 / 1e9
-        self.in_memory = total_gb <= memory_limit_gb
         self._cache: list[Tensor] | None = None
-        if self.in_memory:
+        if total_gb <= memory_limit_gb:
             self._cache = [
                 self._read(p) for p in tqdm(self.paths, desc="Reading bags", leave=False)
             ]
@@ -254,6 +253,11 @@ class SlideBags:
         with h5py.File(path, "r") as f:
             feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
         return torch.from_numpy(feats.reshape(-1, feats.shape[-1]))
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the bags are held in memory (else read from disk on access)."""
+        return self._cache is not None
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -81,6 +81,15 @@ OWN_PREDICTOR_NOTES: dict[str, str] = {
 """Row-name suffix of a method's own predictor → the sentence that explains that row."""
 
 
+def own_predictor_notes(row_names: Sequence[str]) -> list[str]:
+    """The explanatory sentences for the special rows present among ``row_names``."""
+    return [
+        note
+        for suffix, note in OWN_PREDICTOR_NOTES.items()
+        if any(name.endswith(suffix) for name in row_names)
+    ]
+
+
 CPU_SCALE_OVERRIDES: dict[str, dict[str, Any]] = {
     "histogene": {"extra": {"dim": 256, "depth": 4, "heads": 8, "patch_px": 32}},
 }
@@ -153,8 +162,8 @@ def run_comparison(
     ids = sorted({*train_ids, *test_ids})
     features: dict[str, Path] = {}
     # Methods with a predictor of their own get a row for it too: BLEEP's retrieval,
-    # ST-Net's expression head. Row name -> (run directory, variant whose features it uses).
-    own_predictors: dict[str, tuple[Path, str]] = {}
+    # ST-Net's and HisToGene's expression heads. Row name -> (kind, run, features' variant).
+    own_predictors: dict[str, tuple[str, Path, str]] = {}
     for variant in variants:
         feats = out / "features" / variant.name
         if variant.method is None:
@@ -173,16 +182,16 @@ def run_comparison(
                 )
                 train(config)
             source = str(run_dir)
-            if get_method(variant.method).whole_section:  # features need the whole section
+            method = get_method(variant.method)
+            if variant.method == "bleep":
+                own_predictors[f"{variant.name}-retrieval"] = ("retrieval", run_dir, variant.name)
+            if method.predicts_expression:
+                own_predictors[f"{variant.name}-head"] = ("head", run_dir, variant.name)
+            if method.whole_section:  # its spot features need the whole section
                 extract_histogene_features(run_dir, dataset, feats, sample_ids=ids)
                 features[variant.name] = feats
-                own_predictors[f"{variant.name}-head"] = (run_dir, variant.name)
                 continue
             encoder = load_run_encoder(run_dir)
-            if variant.method == "bleep":
-                own_predictors[f"{variant.name}-retrieval"] = (run_dir, variant.name)
-            if get_method(variant.method).predicts_expression:
-                own_predictors[f"{variant.name}-head"] = (run_dir, variant.name)
         extract_features(dataset, encoder, feats, sample_ids=ids, source_run=source)
         features[variant.name] = feats
 
@@ -199,10 +208,10 @@ def run_comparison(
                 config=eval_config,
                 out=eval_dir,
             )
-        for name, (run_dir, base) in own_predictors.items():
+        for name, (kind, run_dir, base) in own_predictors.items():
             args = (dataset, run_dir, features[base], list(train_ids), list(test_ids))
             eval_dir = out / "eval" / panel_name / name
-            if name.endswith("-retrieval"):
+            if kind == "retrieval":
                 results[panel_name][name] = evaluate_retrieval(
                     *args, config=eval_config, out=eval_dir
                 )
@@ -215,7 +224,6 @@ def run_comparison(
         if position_baseline:
             results[panel_name][POSITION_ONLY] = evaluate_position_baseline(
                 dataset,
-                next(iter(features.values())),  # shares the inputs; features unused
                 list(train_ids),
                 list(test_ids),
                 config=eval_config,

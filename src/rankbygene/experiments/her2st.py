@@ -22,9 +22,9 @@ from rankbygene.data.importers import import_her2st
 from rankbygene.evaluation.genes import GeneEvalConfig
 from rankbygene.evaluation.probes import MLPProbeConfig
 from rankbygene.experiments.comparison import (
-    OWN_PREDICTOR_NOTES,
     ablation_variants,
     markdown_table,
+    own_predictor_notes,
     run_comparison,
     save_initialisation,
     standard_variants,
@@ -182,9 +182,8 @@ def her2st_markdown(results: dict[str, Any]) -> str:
     for panel, rows in results["summary"].items():
         lines += ["", f"## Panel {panel} ({results['panels'][panel]['n_genes']} genes)", ""]
         lines += markdown_table(rows)
-    rows_seen = {name for rows in results["summary"].values() for name in rows}
-    for suffix, note in OWN_PREDICTOR_NOTES.items():
-        if any(name.endswith(suffix) for name in rows_seen):
-            lines += ["", note]
+    rows_seen = [name for rows in results["summary"].values() for name in rows]
+    for note in own_predictor_notes(rows_seen):
+        lines += ["", note]
     lines.append("")
     return "\n".join(lines)

@@ -155,8 +155,8 @@ def load_sections(
     genes: Sequence[str] | None,
     *,
     n_pos: int,
-    target_sum: float,
-    smooth: bool,
+    target_sum: float = 1e4,
+    smooth: bool = True,
 ) -> list[Section]:
     """Read every spot of each sample: patches, positions and (with ``genes``) targets."""
     sections = []
@@ -224,15 +224,12 @@ class HisToGeneModule(L.LightningModule):
 
     def export(self, out: Path, genes: Sequence[str]) -> None:
         """Write the whole network, and its head in the expression-head layout."""
+        from rankbygene.training.run import write_heads
+
         with atomic_path(out / MODEL_FILE) as tmp:
             save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(tmp))
         card = {"n_genes": len(genes), "settings": self.settings, "version": __version__}
         write_text_atomic(out / MODEL_CARD, json.dumps(card, indent=2))
-        from rankbygene.training.run import HEADS_CARD, HEADS_FILE
-
-        head = {f"image_head.{k}": v.contiguous() for k, v in self.net.head.state_dict().items()}
-        with atomic_path(out / HEADS_FILE) as tmp:
-            save_file(head, str(tmp))
         heads_card = {
             "embed_dim": self.settings["dim"],
             "proj_dim": None,
@@ -240,7 +237,7 @@ class HisToGeneModule(L.LightningModule):
             "method": "histogene",
             "predicts_expression": True,
         }
-        write_text_atomic(out / HEADS_CARD, json.dumps(heads_card, indent=2))
+        write_heads(out, self.net.head, nn.Identity(), heads_card)  # no gene encoder
 
 
 def histogene_settings(extra: dict[str, Any]) -> dict[str, Any]:
@@ -304,7 +301,7 @@ def extract_histogene_features(
     run = str(Path(run_dir))
     written, paths = {}, []
     for sid in ids:
-        (section,) = load_sections(ds, [sid], None, n_pos=net.n_pos, target_sum=1e4, smooth=False)
+        (section,) = load_sections(ds, [sid], None, n_pos=net.n_pos)
         feats = net.embed(section.patches, section.positions).numpy()
         with ds[sid].patches() as store:
             coords, barcodes = store.coords, store.barcodes

@@ -12,6 +12,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -48,6 +49,7 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightn
 
 HEADS_FILE = "heads.safetensors"
 HEADS_CARD = "heads.json"
+_IMAGE_HEAD, _GENE_ENCODER = "image_head.", "gene_encoder."  # tensor name prefixes
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -157,7 +159,8 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     elif (out / keys.RUN_CONFIG).exists():
         raise ValueError(f"{out} already holds a run; pass --resume or choose another --out.")
 
-    if get_method(config.method).whole_section:
+    whole_section = get_method(config.method).whole_section
+    if whole_section:
         from rankbygene.methods.histogene import build_section_training
 
         module, datamodule, n_train = build_section_training(
@@ -175,7 +178,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     logger.info(
         "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
         config.method,
-        "its own network" if get_method(config.method).whole_section else config.encoder,
+        "its own network" if whole_section else config.encoder,
         n_train,
         ",".join(fit_ids),
         ",".join(val_ids) or "nothing",
@@ -232,11 +235,6 @@ def export_run(module: AlignmentModule, out: Path, genes: list[str]) -> None:
         method=config.method,
         n_genes=len(genes),
     )
-    head = (module.teacher or module.student).head
-    tensors = {f"image_head.{k}": v for k, v in head.state_dict().items()}
-    tensors |= {f"gene_encoder.{k}": v for k, v in module.gene_encoder.state_dict().items()}
-    with atomic_path(out / HEADS_FILE) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     card = {
         "embed_dim": module.backbone.embed_dim,
         "proj_dim": config.proj_dim,
@@ -244,7 +242,33 @@ def export_run(module: AlignmentModule, out: Path, genes: list[str]) -> None:
         "method": config.method,
         "predicts_expression": module.method.predicts_expression,
     }
+    write_heads(out, (module.teacher or module.student).head, module.gene_encoder, card)
+
+
+def write_heads(
+    out: Path, image_head: torch.nn.Module, gene_encoder: torch.nn.Module, card: dict[str, Any]
+) -> None:
+    """Write ``heads.safetensors`` (``image_head.*``, ``gene_encoder.*``) and its card."""
+    tensors = {f"{_IMAGE_HEAD}{k}": v for k, v in image_head.state_dict().items()}
+    tensors |= {f"{_GENE_ENCODER}{k}": v for k, v in gene_encoder.state_dict().items()}
+    with atomic_path(out / HEADS_FILE) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     write_text_atomic(out / HEADS_CARD, json.dumps(card, indent=2))
+
+
+def _read_heads(run_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+    """The heads card and the state dicts under ``image_head`` and ``gene_encoder``."""
+    card_path = run_dir / HEADS_CARD
+    if not card_path.is_file():
+        raise FileNotFoundError(
+            f"{card_path} not found: run `rankbygene train ... --out {run_dir}` to completion."
+        )
+    tensors = load_file(str(run_dir / HEADS_FILE))
+    states = {
+        prefix: {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        for prefix in (_IMAGE_HEAD, _GENE_ENCODER)
+    }
+    return json.loads(card_path.read_text()), states
 
 
 def load_run_encoder(run_dir: str | Path) -> torch.nn.Module:
@@ -269,20 +293,14 @@ def load_run_encoder(run_dir: str | Path) -> torch.nn.Module:
 def load_run_expression_head(run_dir: str | Path) -> tuple[torch.nn.Linear, list[str]]:
     """The expression head (features → G genes) and panel genes of an ST-Net-style run."""
     run_dir = Path(run_dir)
-    card_path = run_dir / HEADS_CARD
-    if not card_path.is_file():
-        raise FileNotFoundError(
-            f"{card_path} not found: run `rankbygene train ... --out {run_dir}` to completion."
-        )
-    card = json.loads(card_path.read_text())
+    card, states = _read_heads(run_dir)
     if not card.get("predicts_expression"):
         raise ValueError(
             f"{run_dir} is a {card['method']} run: its head projects into an embedding "
             "space and does not predict expression. Use --probe mlp|ridge (or retrieval)."
         )
-    tensors = load_file(str(run_dir / HEADS_FILE))
     head = torch.nn.Linear(card["embed_dim"], card["n_genes"])
-    head.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("image_head.")})
+    head.load_state_dict(states[_IMAGE_HEAD])
     genes = (run_dir / keys.RUN_GENES).read_text().split()
     return head.eval(), genes
 
@@ -290,19 +308,16 @@ def load_run_expression_head(run_dir: str | Path) -> tuple[torch.nn.Linear, list
 def load_run_heads(run_dir: str | Path) -> tuple[torch.nn.Module, torch.nn.Module, list[str]]:
     """Image projection head, gene encoder and panel genes of a finished run."""
     run_dir = Path(run_dir)
-    card = json.loads((run_dir / HEADS_CARD).read_text())
+    card, states = _read_heads(run_dir)
     if card.get("predicts_expression"):
         raise ValueError(
             f"{run_dir} is a {card['method']} run: its image head predicts expression and it "
             "has no gene encoder, so there is nothing to retrieve with. Evaluate its features "
             "with a probe (--probe mlp|ridge) instead."
         )
-    tensors = load_file(str(run_dir / HEADS_FILE))
     head = MLPHead(card["embed_dim"], card["proj_dim"])
     gene_encoder = MLPHead(card["n_genes"], card["proj_dim"])
-    head.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("image_head.")})
-    gene_encoder.load_state_dict(
-        {k[13:]: v for k, v in tensors.items() if k.startswith("gene_encoder.")}
-    )
+    head.load_state_dict(states[_IMAGE_HEAD])
+    gene_encoder.load_state_dict(states[_GENE_ENCODER])
     genes = (run_dir / keys.RUN_GENES).read_text().split()
     return head.eval(), gene_encoder.eval(), genes
