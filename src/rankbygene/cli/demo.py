@@ -11,7 +11,7 @@ from rankbygene.demo import DemoConfig, run_demo
 
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller data, fewer epochs (~2 min)."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller data, fewer epochs (<1 min)."),
     epochs: int = typer.Option(None, help="Training epochs per method."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
