@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from rankbygene import keys
 from rankbygene.cli.data_import import import_app
 from rankbygene.data import read_dataset
-from rankbygene.data.importers import generic as generic_mod
+from rankbygene.data.importers import base as base_mod
 from rankbygene.data.importers import import_visium, read_10x_h5
 
 UM_PER_PX = 5.0  # spot_diameter_fullres = 55 / 5 = 11 px
@@ -315,7 +315,7 @@ def test_cli_visium(fx, tmp_path):
     assert "missing.tif: file not found" in bad.output
 
 
-def test_generic_writer_is_used(fx, tmp_path, monkeypatch):
+def test_shared_writer_is_used(fx, tmp_path, monkeypatch):
     """The importer hands the writer raw int counts, (x, y) int centres and µm/px of patches."""
     seen = {}
     import rankbygene.data.writer as writer
@@ -332,4 +332,4 @@ def test_generic_writer_is_used(fx, tmp_path, monkeypatch):
     assert seen["kw"]["patch_size_src"] == WINDOW
     assert seen["coords"].dtype == np.int64
     assert seen["metadata"][keys.META_TECHNOLOGY] == "Visium"
-    assert generic_mod.UNS_IMPORT in seen["adata"].uns
+    assert base_mod.UNS_IMPORT in seen["adata"].uns

@@ -10,7 +10,7 @@ import tifffile
 from typer.testing import CliRunner
 
 from rankbygene.cli.main import app
-from rankbygene.data.importers.patching import open_image
+from rankbygene.data.images import open_image
 from rankbygene.data.wsi import (
     pyramid_thumbnail,
     read_thumbnail,

@@ -1,6 +1,6 @@
 """Whole-slide images: pixel size, thumbnail, tissue mask and the tissue patch grid.
 
-The CLAM recipe (METHOD.md §5, "WSI preprocessing"): segment tissue on a
+The CLAM recipe (see ``docs/method.md``): segment tissue on a
 low-resolution view (saturation channel, median blur, Otsu threshold, closing, small
 specks removed), then tile level 0 into non-overlapping square patches of a physical
 size (256 px at 20×, about 128 µm) and keep those mostly on tissue.
@@ -21,7 +21,7 @@ from skimage.filters import threshold_otsu
 from skimage.morphology import remove_small_objects
 from torchvision.transforms.v2 import functional as TF
 
-from rankbygene.data.importers.patching import RegionReader
+from rankbygene.data.images import RegionReader
 
 __all__ = [
     "SLIDE_SUFFIXES",
@@ -69,7 +69,7 @@ def read_thumbnail(
     """Area-averaged thumbnail of level 0, read block by block (memory stays bounded).
 
     Args:
-        reader: slide opened with ``open_image``.
+        reader: slide opened with :func:`rankbygene.data.images.open_image`.
         shape: level-0 (height, width).
         downsample: integer factor between level 0 and the thumbnail.
         block: thumbnail rows/columns produced per region read (× downsample px read).

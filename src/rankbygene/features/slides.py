@@ -20,12 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from rankbygene import __version__, keys
-from rankbygene.data.importers.patching import (
-    RegionReader,
-    cut_patches,
-    open_image,
-    window_size_px,
-)
+from rankbygene.data.images import RegionReader, open_image
+from rankbygene.data.patching import cut_patches, window_size_px
 from rankbygene.data.wsi import (
     SLIDE_SUFFIXES,
     pyramid_thumbnail,

@@ -1,5 +1,8 @@
 """Importer for the legacy ST layout of the her2st data set (Andersson et al. 2021).
 
+(Over ~350 lines: locating, reading and aligning her2st's three input files belong to
+this one importer and are used nowhere else.)
+
 Input layout (``root`` may be the repository folder holding ``data/`` or ``data/`` itself)::
 
     data/ST-cnts/{s}.tsv.gz              spots x genes counts; row names "{x}x{y}" (array)
@@ -32,13 +35,13 @@ import numpy as np
 import pandas as pd
 
 from rankbygene import keys
-from rankbygene.data.importers.generic import (
+from rankbygene.data.images import open_image
+from rankbygene.data.importers.base import (
     ImportSummary,
     align_barcodes,
     check_unique,
     write_imported_sample,
 )
-from rankbygene.data.importers.patching import open_image
 
 logger = logging.getLogger(__name__)
 

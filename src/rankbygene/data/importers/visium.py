@@ -29,13 +29,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from rankbygene import keys
-from rankbygene.data.importers.generic import (
+from rankbygene.data.images import open_image
+from rankbygene.data.importers.base import (
     ImportSummary,
     align_barcodes,
     check_unique,
     write_imported_sample,
 )
-from rankbygene.data.importers.patching import open_image
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,17 @@
-"""Shared importer machinery and the generic AnnData + image importer.
+"""What every importer shares: count/barcode validation and the one write path.
 
-Every importer ends in :func:`write_imported_sample`: it validates the counts and
-barcodes, cuts the patches, builds the HEST-layout AnnData and metadata, and hands
-everything to :func:`rankbygene.data.writer.write_sample`, which writes atomically.
-All validation happens before anything is written, so bad input never leaves a
-partial sample behind. Inputs (files, AnnData objects, arrays) are never modified.
+(Over ~350 lines because :func:`write_imported_sample` is the single path all importers
+write through; it stays whole next to the validators it calls.)
+
+Every importer ends in :func:`write_imported_sample`: it validates the counts
+(:func:`counts_to_csr`, spots x genes ``(N, G)``) and barcodes (:func:`check_unique`),
+cuts the ``(N, S, S, 3)`` uint8 patches (:func:`rankbygene.data.patching.cut_patches`),
+builds the HEST-layout AnnData and metadata, and hands everything to
+:func:`rankbygene.data.writer.write_sample`, which writes atomically. Importers that
+read counts and coordinates from separate files match their spots with
+:func:`align_barcodes` first. All validation happens before anything is written, so bad
+input never leaves a partial sample behind. Inputs (files, AnnData objects, arrays) are
+never modified.
 """
 
 from __future__ import annotations
@@ -21,21 +28,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from rankbygene import keys
-from rankbygene.data.importers.patching import (
-    RegionReader,
-    cut_patches,
-    open_image,
-    window_size_px,
-)
+from rankbygene.data import writer
+from rankbygene.data.images import RegionReader
+from rankbygene.data.patching import cut_patches, window_size_px
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "UNS_IMPORT",
     "ImportSummary",
     "align_barcodes",
     "check_unique",
     "counts_to_csr",
-    "import_anndata",
     "write_imported_sample",
 ]
 
@@ -258,7 +262,7 @@ def write_imported_sample(
         genes: Gene names (made unique with a logged note if needed).
         barcodes: Spot barcodes (unique), the AnnData ``obs_names``.
         pixel_xy: Spot centres in full-resolution pixels, x (column) then y (row).
-        image: Opened full-resolution image (see :func:`open_image`).
+        image: Opened full-resolution image (see :func:`rankbygene.data.images.open_image`).
         um_per_px: µm per full-resolution pixel.
         patient: Patient id (splits are by patient).
         technology: e.g. ``"ST"`` or ``"Visium"``.
@@ -283,9 +287,6 @@ def write_imported_sample(
     Shape:
         counts ``(N, G)``; pixel_xy ``(N, 2)``; array_rc ``(N, 2)``.
     """
-    # Imported lazily: the writer belongs to the dataset core and imports heavy deps.
-    from rankbygene.data.writer import write_sample
-
     source = f"sample {sample_id}"
     if not isinstance(patch_px, (int, np.integer)) or patch_px < 1:
         raise ValueError(f"{source}: patch_px must be a positive integer, got {patch_px!r}.")
@@ -377,7 +378,7 @@ def write_imported_sample(
         spot_diameter_um=spot_diameter_um,
         spot_pitch_um=spot_pitch_um,
     )
-    write_sample(
+    writer.write_sample(
         out,
         sample_id,
         adata,
@@ -408,107 +409,3 @@ def write_imported_sample(
         window_px=int(window),
         patch_px=int(patch_px),
     )
-
-
-def import_anndata(
-    adata: ad.AnnData,
-    image: str | Path | np.ndarray,
-    pixel_size_um: float,
-    out: str | Path,
-    sample_id: str,
-    *,
-    patient: str | None = None,
-    technology: str = "unknown",
-    organ: str | None = None,
-    spot_diameter_um: float | None = None,
-    spot_pitch_um: float | None = None,
-    patch_um: float = 112.0,
-    patch_px: int = 224,
-    overwrite: bool = False,
-) -> ImportSummary:
-    """Import an AnnData with pixel coordinates plus its image as one HEST-layout sample.
-
-    The AnnData is not modified. ``X`` must hold raw counts; ``obsm["spatial"]`` the
-    spot centres as (x, y) full-resolution pixels of ``image``. ``obs["array_row"]`` and
-    ``obs["array_col"]`` are kept when present (they enable grid smoothing); other obs
-    columns are copied as they are.
-
-    Args:
-        adata: Spots x genes AnnData.
-        image: Image path (TIFF read by region; JPEG/PNG read whole) or an RGB array.
-        pixel_size_um: µm per full-resolution pixel of ``image``.
-        out: Dataset root.
-        sample_id: Output sample id.
-        patient: Patient id; defaults to ``sample_id`` (with a warning: splits are by patient).
-        technology: ST technology for the metadata.
-        organ: Organ for the metadata.
-        spot_diameter_um: Spot diameter in µm, if known.
-        spot_pitch_um: Distance between array neighbours in µm, if known.
-        patch_um: Physical window side in µm.
-        patch_px: Stored patch side in pixels.
-        overwrite: Replace an existing sample of the same id.
-
-    Returns:
-        :class:`ImportSummary`.
-
-    Raises:
-        ValueError: Missing ``obsm["spatial"]``, bad counts, duplicate barcodes, bad image.
-    """
-    source = f"sample {sample_id}"
-    if keys.OBSM_SPATIAL not in adata.obsm:
-        raise ValueError(
-            f"{source}: adata.obsm['{keys.OBSM_SPATIAL}'] is missing; set it to the (N, 2) "
-            "spot centres in full-resolution pixels, x (column) then y (row)."
-        )
-    spatial = np.asarray(adata.obsm[keys.OBSM_SPATIAL], dtype=np.float64)
-    if spatial.ndim != 2 or spatial.shape[1] < 2:
-        raise ValueError(
-            f"{source}: adata.obsm['{keys.OBSM_SPATIAL}'] has shape {spatial.shape}; "
-            "expected (N, 2) pixel coordinates (x, y)."
-        )
-    if patient is None:
-        logger.warning(
-            "%s: no patient given; using the sample id as patient (splits are by patient, "
-            "pass patient= when several samples come from one patient).",
-            source,
-        )
-        patient = sample_id
-    has_array = {keys.OBS_ARRAY_ROW, keys.OBS_ARRAY_COL} <= set(adata.obs.columns)
-    array_rc = adata.obs[[keys.OBS_ARRAY_ROW, keys.OBS_ARRAY_COL]].to_numpy() if has_array else None
-    reserved = {
-        keys.OBS_ARRAY_ROW,
-        keys.OBS_ARRAY_COL,
-        keys.OBS_PXL_ROW,
-        keys.OBS_PXL_COL,
-        keys.OBS_PATCH_PADDED,
-    }
-    obs_extra = adata.obs[[c for c in adata.obs.columns if c not in reserved]]
-    reader = open_image(image)
-    try:
-        return write_imported_sample(
-            out,
-            sample_id,
-            counts=adata.X,
-            genes=adata.var_names.to_numpy(),
-            barcodes=adata.obs_names.to_numpy(),
-            pixel_xy=spatial[:, :2],
-            image=reader,
-            um_per_px=pixel_size_um,
-            patient=patient,
-            technology=technology,
-            array_rc=array_rc,
-            obs_extra=obs_extra,
-            var_extra=adata.var,
-            organ=organ,
-            spot_diameter_um=spot_diameter_um,
-            spot_pitch_um=spot_pitch_um,
-            patch_um=patch_um,
-            patch_px=patch_px,
-            provenance={
-                "importer": "anndata",
-                "image": reader.source,
-            },
-            overwrite=overwrite,
-        )
-    finally:
-        reader.close()

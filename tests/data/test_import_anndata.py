@@ -1,4 +1,4 @@
-"""Generic AnnData + image importer and the shared validation helpers."""
+"""The generic AnnData + image importer (rankbygene.data.importers.anndata)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import tifffile
 
 from rankbygene import keys
 from rankbygene.data import read_dataset
-from rankbygene.data.importers import generic, import_anndata
-from rankbygene.data.importers.generic import align_barcodes, check_unique, counts_to_csr
+from rankbygene.data.importers import base, import_anndata
 
 
 def _adata(n: int = 12, g: int = 5, seed: int = 0) -> tuple[ad.AnnData, np.ndarray]:
@@ -70,7 +69,7 @@ def test_import_anndata_round_trip_and_input_untouched(tmp_path):
     np.testing.assert_array_equal(out.obs[keys.OBS_ARRAY_ROW], adata.obs[keys.OBS_ARRAY_ROW])
     np.testing.assert_array_equal(out.obs[keys.OBS_PXL_COL], snap[3]["spatial"][:, 0])
     assert list(out.var["chrom"]) == ["1"] * 5
-    assert out.uns[generic.UNS_IMPORT]["importer"] == "anndata"
+    assert out.uns[base.UNS_IMPORT]["importer"] == "anndata"
     with sample.patches() as store:
         x0, y0 = (snap[3]["spatial"][5] - 8).astype(int)
         np.testing.assert_array_equal(store[5], image[y0 : y0 + 16, x0 : x0 + 16])
@@ -126,41 +125,7 @@ def test_failure_before_writing_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(generic, "cut_patches", boom)
+    monkeypatch.setattr(base, "cut_patches", boom)
     with pytest.raises(RuntimeError):
         import_anndata(adata, image, 0.5, tmp_path / "ds", "S1")
     assert not (tmp_path / "ds").exists()
-
-
-def test_counts_to_csr_types_and_errors(caplog):
-    x = np.array([[0, 2.0], [3.0, 0]])
-    out = counts_to_csr(x, "f")
-    assert out.dtype == np.int32 and out.nnz == 2
-    np.testing.assert_array_equal(out.toarray(), x)
-    with caplog.at_level("WARNING"):
-        frac = counts_to_csr(np.array([[0.5, 1.0]]), "f")
-    assert frac.dtype == np.float32 and "not integers" in caplog.text
-    with pytest.raises(ValueError, match=r"f: counts hold 2 NaN or infinite"):
-        counts_to_csr(np.array([[np.nan, np.inf, 1.0]]), "f")
-    with pytest.raises(ValueError, match="expected numbers"):
-        counts_to_csr(np.array([["a"]], dtype=object), "f")
-    src = sp.csr_matrix(np.array([[1, 0], [0, 4]], dtype=np.int64))
-    counts_to_csr(src, "f").data[:] = 99
-    assert src.data.tolist() == [1, 4]  # input not modified
-
-
-def test_align_barcodes_and_check_unique(caplog):
-    with caplog.at_level("WARNING"):
-        ci, pi = align_barcodes(
-            ["a", "b", "c", "d"], ["d", "x", "b"], counts_source="C", coords_source="P"
-        )
-    np.testing.assert_array_equal(ci, [1, 3])
-    np.testing.assert_array_equal(pi, [2, 0])
-    assert "C: 2 of 4 spots with counts have no coordinates in P" in caplog.text
-    assert "P: 1 of 3 spots with coordinates have no counts in C" in caplog.text
-    with pytest.raises(ValueError, match=r"no spot of C \(2 barcodes"):
-        align_barcodes(["a", "b"], ["x"], counts_source="C", coords_source="P")
-    with pytest.raises(
-        ValueError, match=r"F: 2 duplicate barcode value\(s\) \(e\.g\. \['a', 'b'\]\)"
-    ):
-        check_unique(["a", "a", "b", "b", "c"], "F", "barcode")
