@@ -4,15 +4,14 @@ See ``docs/architecture.md`` for the contract. Importers live in
 ``rankbygene.data.importers`` and write through :func:`write_sample`.
 """
 
-from rankbygene.data.dataset import PatchStore, Sample, STDataset, UnknownSampleError, read_dataset
+from rankbygene.data.dataset import Sample, STDataset, UnknownSampleError, read_dataset
+from rankbygene.data.panels import PanelSelection, read_gene_list, select_panel
+from rankbygene.data.patches import PatchStore
 from rankbygene.data.preprocessing import (
-    PanelSelection,
     detect_grid,
     neighbour_matrix,
     normalize_total_log1p,
     preprocess_expression,
-    read_gene_list,
-    select_panel,
     smooth_expression,
 )
 from rankbygene.data.splits import (

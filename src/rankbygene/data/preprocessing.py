@@ -1,22 +1,22 @@
-"""Expression preprocessing (METHOD.md §1): normalise, log1p, spatial smoothing, gene panels.
+"""Expression preprocessing: library-size normalisation, log1p and spatial smoothing.
 
-- :func:`normalize_total_log1p`: library-size normalisation to ``target_sum`` then log1p.
+- :func:`normalize_total_log1p`: library-size normalisation to ``target_sum`` then
+  log1p, ``(N, G) -> (N, G)``; :func:`normalize_log1p_columns` does the same for a
+  subset of the genes while normalising on all of them.
 - :func:`smooth_expression`: each spot becomes the mean of itself and its immediate
   neighbours (8 on a square grid, 6 on a Visium hex grid, or within 1.5 x pitch in pixel
-  space), as one sparse matrix product.
-- :func:`select_panel`: ``topN`` (highest mean normalised log expression), ``hvgN``
-  (highest variance of normalised log expression; a plain variance, not scanpy's
-  binned dispersion), or a gene-list file, always computed from training samples only.
-- :func:`preprocess_expression`: all of the above for one sample and a given panel.
+  space), as one sparse matrix product with the ``(N, N)`` :func:`neighbour_matrix`.
+- :func:`preprocess_expression`: the model targets of one sample for a given panel,
+  ``(N, G)`` float32 (normalise on all genes, log1p, subset, smooth).
+
+Gene panels are chosen in :mod:`rankbygene.data.panels`. The method is described in
+``docs/method.md``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypeVar
 
 import anndata as ad
@@ -29,13 +29,11 @@ from rankbygene import keys
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "PanelSelection",
     "detect_grid",
     "neighbour_matrix",
+    "normalize_log1p_columns",
     "normalize_total_log1p",
     "preprocess_expression",
-    "read_gene_list",
-    "select_panel",
     "smooth_expression",
 ]
 
@@ -95,6 +93,28 @@ def normalize_total_log1p(X: Matrix, target_sum: float = 1e4) -> Matrix:
     """
     totals = np.asarray(X.sum(axis=1)).reshape(-1)
     return _log1p(_row_scale(X, _library_scale(totals, target_sum)))
+
+
+def normalize_log1p_columns(X: Matrix, columns: np.ndarray, target_sum: float = 1e4) -> Matrix:
+    """Library-size normalise each spot on ALL its genes, keep ``columns``, then log1p.
+
+    The library size is the spot's total over every gene, not only the kept ones, so a
+    gene's values do not depend on which other genes are in the panel. Spots with zero
+    total stay zero.
+
+    Args:
+        X: raw counts of all genes, dense array or scipy sparse matrix.
+        columns: integer positions of the genes to keep, in output order.
+        target_sum: counts per spot after normalisation.
+
+    Returns:
+        float32, dense if X is dense, CSR if X is sparse.
+
+    Shape:
+        X: (N, G_all), columns: (G,) -> (N, G).
+    """
+    totals = np.asarray(X.sum(axis=1)).reshape(-1)
+    return _log1p(_row_scale(X[:, columns], _library_scale(totals, target_sum)))
 
 
 # -- spatial smoothing -------------------------------------------------------------------------
@@ -255,167 +275,6 @@ def _spatial_inputs(adata: ad.AnnData) -> tuple[np.ndarray | None, np.ndarray | 
     return None, None
 
 
-# -- gene panels -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PanelSelection:
-    """A gene panel chosen on training samples.
-
-    Attributes:
-        genes: the panel, in ranked order (``topN``/``hvgN``) or file order (list).
-        dropped: genes of a gene-list file not present in every training sample.
-        spec: the panel specification it came from.
-        scores: per-gene score used for ranking (mean or variance), if any.
-    """
-
-    genes: list[str]
-    dropped: list[str] = field(default_factory=list)
-    spec: str = ""
-    scores: dict[str, float] = field(default_factory=dict, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.genes)
-
-
-_RANKED = re.compile(r"^(top|hvg)(\d+)$", re.IGNORECASE)
-
-
-def read_gene_list(path: str | Path) -> list[str]:
-    """Genes of a list file: one per line, ``#`` starts a comment, blanks ignored.
-
-    Duplicates are dropped, keeping the first occurrence.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"gene list file {path} does not exist")
-    genes: dict[str, None] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        gene = line.split("#", 1)[0].strip()
-        if gene:
-            genes.setdefault(gene, None)
-    if not genes:
-        raise ValueError(f"gene list file {path} holds no genes (one gene per line expected)")
-    return list(genes)
-
-
-def _common_genes(adatas: Sequence[ad.AnnData]) -> list[str]:
-    """Genes present in every training sample, in the order of the first."""
-    common = set(adatas[0].var_names)
-    for a in adatas[1:]:
-        common &= set(a.var_names)
-    return [g for g in adatas[0].var_names if g in common]
-
-
-def _pooled_moments(adatas: Sequence[ad.AnnData], genes: list[str]) -> tuple[np.ndarray, ...]:
-    """Mean and variance of normalised log expression over all training spots pooled.
-
-    Normalisation uses each spot's total over ALL its genes, not just the panel.
-    """
-    total = np.zeros(len(genes))
-    total_sq = np.zeros(len(genes))
-    n = 0
-    for a in adatas:
-        X = a.X
-        scale = _library_scale(np.asarray(X.sum(axis=1)).reshape(-1), 1e4)
-        idx = a.var_names.get_indexer(genes)
-        logx = _log1p(_row_scale(X[:, idx], scale))
-        total += np.asarray(logx.sum(axis=0), dtype=np.float64).reshape(-1)
-        sq = logx.multiply(logx) if sp.issparse(logx) else logx * logx
-        total_sq += np.asarray(sq.sum(axis=0), dtype=np.float64).reshape(-1)
-        n += a.n_obs
-    mean = total / max(n, 1)
-    var = np.maximum(total_sq / max(n, 1) - mean**2, 0.0)
-    return mean, var
-
-
-def select_panel(
-    adatas: Sequence[ad.AnnData],
-    panel: str | Path,
-    *,
-    gene_list: str | Path | None = None,
-) -> PanelSelection:
-    """Choose a gene panel from the TRAINING samples only.
-
-    Args:
-        adatas: the training samples' AnnDatas (raw counts); never pass test samples.
-        panel: ``"topN"`` (N highest mean normalised log1p expression), ``"hvgN"``
-            (N highest variance of normalised log1p expression), or a gene-list file
-            (all its genes present in every training sample).
-        gene_list: optional gene-list file that restricts ``topN``/``hvgN`` to its genes.
-
-    Returns:
-        The selection, with genes of a list that are missing reported in ``dropped``
-        (and logged as a warning).
-
-    Raises:
-        ValueError: bad spec, no training samples, or a list with no gene present.
-    """
-    if not adatas:
-        raise ValueError("select_panel needs at least one training sample")
-    spec = str(panel)
-    common = _common_genes(adatas)
-    if not common:
-        raise ValueError("the training samples share no gene; check their var_names")
-    match = _RANKED.match(spec) if isinstance(panel, str) else None
-    if gene_list is not None and not match:
-        raise ValueError(
-            f"gene_list={gene_list} restricts a 'topN'/'hvgN' panel; with the panel {spec!r} "
-            "pass the list file as the panel itself"
-        )
-    list_path = gene_list if match else Path(panel)
-    if not match and not Path(panel).is_file():
-        raise ValueError(
-            f"panel {spec!r} is neither 'topN', 'hvgN' (e.g. 'top250', 'hvg50') nor an existing "
-            "gene-list file"
-        )
-
-    candidates = common
-    dropped: list[str] = []
-    if list_path is not None:
-        listed = read_gene_list(list_path)
-        present = set(common)
-        candidates = [g for g in listed if g in present]
-        dropped = [g for g in listed if g not in present]
-        if not candidates:
-            raise ValueError(
-                f"gene list file {list_path}: none of its {len(listed)} genes is present in "
-                "every training sample; check the gene naming (symbols vs Ensembl ids)"
-            )
-        if dropped:
-            logger.warning(
-                "gene list %s: %d of %d genes are not present in every training sample and are "
-                "dropped (e.g. %s)",
-                list_path,
-                len(dropped),
-                len(listed),
-                ", ".join(dropped[:10]),
-            )
-    if not match:
-        return PanelSelection(genes=candidates, dropped=dropped, spec=spec)
-
-    kind, n = match.group(1).lower(), int(match.group(2))
-    if n < 1:
-        raise ValueError(f"panel {spec!r}: N must be >= 1")
-    mean, var = _pooled_moments(adatas, candidates)
-    score = mean if kind == "top" else var
-    if n > len(candidates):
-        logger.warning(
-            "panel %s asks for %d genes but only %d are available; using all of them",
-            spec,
-            n,
-            len(candidates),
-        )
-    order = np.argsort(-score, kind="stable")[:n]
-    genes = [candidates[i] for i in order]
-    return PanelSelection(
-        genes=genes,
-        dropped=dropped,
-        spec=spec if gene_list is None else f"{spec}:{gene_list}",
-        scores={candidates[i]: float(score[i]) for i in order},
-    )
-
-
 # -- one sample --------------------------------------------------------------------------------
 
 
@@ -453,9 +312,7 @@ def preprocess_expression(
             f"sample '{name}': {len(missing)} panel genes are missing from var_names (e.g. "
             f"{missing[:5]}); choose the panel with select_panel on samples that all have them"
         )
-    X = adata.X
-    scale = _library_scale(np.asarray(X.sum(axis=1)).reshape(-1), target_sum)
-    sub = _log1p(_row_scale(X[:, idx], scale))
+    sub = normalize_log1p_columns(adata.X, idx, target_sum)
     out = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
     out = out.astype(np.float32, copy=False)
     if smooth:
