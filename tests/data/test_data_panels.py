@@ -1,4 +1,4 @@
-"""Gene panels (rankbygene.data.panels): chosen on training samples only."""
+"""Gene panels (rankbygene.data.panels): chosen on training samples only, at a target_sum."""
 
 from __future__ import annotations
 
@@ -40,12 +40,12 @@ def cohort(rng):
     return train1, train2, test, only_one
 
 
-def _pooled_log(adatas, genes):
+def _pooled_log(adatas, genes, target_sum=1e4):
     rows = []
     for a in adatas:
         x = a.X.toarray().astype(np.float64)
         lib = x.sum(1, keepdims=True)
-        rows.append(np.log1p(x / lib * 1e4)[:, a.var_names.get_indexer(genes)])
+        rows.append(np.log1p(x / lib * target_sum)[:, a.var_names.get_indexer(genes)])
     return np.concatenate(rows)
 
 
@@ -91,3 +91,23 @@ def test_gene_list_panels_report_dropped_genes(cohort, tmp_path, caplog):
         select_panel([train1], "best250")
     with pytest.raises(ValueError, match="at least one training sample"):
         select_panel([], "top5")
+
+
+def test_top_panel_ranks_at_the_given_target_sum():
+    """log1p is not linear, so the ranking depends on the normalisation target.
+
+    STEADY is 20% of every spot; PATCHY1/PATCHY2 are 70-80% of some spots and absent
+    from others. Mean log1p expression (spots of 100 counts):
+
+    - target_sum=1e4: STEADY log1p(2000) = 7.60 > PATCHY1 5.95 > PATCHY2 5.30
+    - target_sum=1:   PATCHY1 0.373 > PATCHY2 0.228 > STEADY log1p(0.2) = 0.182
+    """
+    adata = _adata([[80, 20, 0], [0, 20, 80], [70, 20, 10]], ["PATCHY1", "STEADY", "PATCHY2"])
+    assert select_panel([adata], "top1").genes == ["STEADY"]  # default target_sum is 1e4
+    assert select_panel([adata], "top2", target_sum=1e4).genes == ["STEADY", "PATCHY1"]
+    assert select_panel([adata], "top1", target_sum=1).genes == ["PATCHY1"]
+    assert select_panel([adata], "top2", target_sum=1).genes == ["PATCHY1", "PATCHY2"]
+    for target_sum in (1, 1e4):
+        panel = select_panel([adata], "top3", target_sum=target_sum)
+        expect = _pooled_log([adata], panel.genes, target_sum).mean(0)
+        np.testing.assert_allclose([panel.scores[g] for g in panel.genes], expect, rtol=1e-6)

@@ -3,8 +3,9 @@
 :func:`select_panel` picks ``topN`` (highest mean of normalised log1p expression),
 ``hvgN`` (highest variance of it; a plain variance, not scanpy's binned dispersion) or
 the genes of a list file (:func:`read_gene_list`) present in every training sample.
-Ranking normalises each spot to 1e4 counts on all its genes. The method is described
-in ``docs/method.md``.
+Ranking normalises each spot to ``target_sum`` counts on all its genes, as
+:func:`rankbygene.data.preprocessing.preprocess_expression` does for the targets, so
+pass the same ``target_sum`` to both. The method is described in ``docs/method.md``.
 """
 
 from __future__ import annotations
@@ -78,16 +79,22 @@ def _common_genes(adatas: Sequence[ad.AnnData]) -> list[str]:
     return [g for g in adatas[0].var_names if g in common]
 
 
-def _pooled_moments(adatas: Sequence[ad.AnnData], genes: list[str]) -> tuple[np.ndarray, ...]:
+def _pooled_moments(
+    adatas: Sequence[ad.AnnData], genes: list[str], target_sum: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of normalised log expression over all training spots pooled.
 
-    Normalisation uses each spot's total over ALL its genes, not just the panel.
+    Normalisation to ``target_sum`` uses each spot's total over ALL its genes, not just
+    the panel.
+
+    Shape:
+        returns two (G,) float64 arrays, G = len(genes).
     """
     total = np.zeros(len(genes))
     total_sq = np.zeros(len(genes))
     n = 0
     for a in adatas:
-        logx = normalize_log1p_columns(a.X, a.var_names.get_indexer(genes), 1e4)
+        logx = normalize_log1p_columns(a.X, a.var_names.get_indexer(genes), target_sum)
         total += np.asarray(logx.sum(axis=0), dtype=np.float64).reshape(-1)
         sq = logx.multiply(logx) if sp.issparse(logx) else logx * logx
         total_sq += np.asarray(sq.sum(axis=0), dtype=np.float64).reshape(-1)
@@ -102,6 +109,7 @@ def select_panel(
     panel: str | Path,
     *,
     gene_list: str | Path | None = None,
+    target_sum: float = 1e4,
 ) -> PanelSelection:
     """Choose a gene panel from the TRAINING samples only.
 
@@ -111,6 +119,9 @@ def select_panel(
             (N highest variance of normalised log1p expression), or a gene-list file
             (all its genes present in every training sample).
         gene_list: optional gene-list file that restricts ``topN``/``hvgN`` to its genes.
+        target_sum: counts per spot of the library-size normalisation ``topN``/``hvgN``
+            rank on; use the ``target_sum`` of the targets
+            (:func:`~rankbygene.data.preprocessing.preprocess_expression`).
 
     Returns:
         The selection, with genes of a list that are missing reported in ``dropped``
@@ -165,7 +176,7 @@ def select_panel(
     kind, n = match.group(1).lower(), int(match.group(2))
     if n < 1:
         raise ValueError(f"panel {spec!r}: N must be >= 1")
-    mean, var = _pooled_moments(adatas, candidates)
+    mean, var = _pooled_moments(adatas, candidates, target_sum)
     score = mean if kind == "top" else var
     if n > len(candidates):
         logger.warning(

@@ -293,7 +293,12 @@ def _load_inputs(
             f"Feature dims differ between samples {dims} in {features_dir}: extract all "
             "samples with the same encoder (`rankbygene extract --overwrite`)."
         )
-    selection = select_panel([adatas[s] for s in train], config.panel, gene_list=config.gene_list)
+    selection = select_panel(
+        [adatas[s] for s in train],
+        config.panel,
+        gene_list=config.gene_list,
+        target_sum=config.target_sum,
+    )
     genes = list(selection.genes)
     if not genes:
         raise ValueError(

@@ -237,11 +237,18 @@ class SpotDataModule(L.LightningDataModule):
 
 
 def select_training_panel(
-    dataset: STDataset, train_ids: Sequence[str], panel: str, gene_list: str | None
+    dataset: STDataset,
+    train_ids: Sequence[str],
+    panel: str,
+    gene_list: str | None,
+    target_sum: float = 1e4,
 ) -> list[str]:
-    """Choose the gene panel on the training samples only (METHOD.md §1)."""
+    """Choose the gene panel on the training samples only (docs/method.md).
+
+    ``topN``/``hvgN`` rank genes on expression normalised to ``target_sum``, as the targets.
+    """
     adatas = [dataset[s].read_adata() for s in train_ids]
-    selection = select_panel(adatas, panel, gene_list=gene_list)
+    selection = select_panel(adatas, panel, gene_list=gene_list, target_sum=target_sum)
     if selection.dropped:
         logger.warning(
             "%d gene(s) of the list are absent from the training samples and were dropped "

@@ -151,7 +151,9 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
             "The training split is empty after holding out validation samples "
             f"{val_ids}; pass more --train-samples or --val-split none."
         )
-    genes = select_training_panel(dataset, fit_ids, config.panel, config.gene_list)
+    genes = select_training_panel(
+        dataset, fit_ids, config.panel, config.gene_list, target_sum=config.target_sum
+    )
     if config.resume:
         if not (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).exists():
             raise ValueError(f"--resume: no {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT} in {out}.")
