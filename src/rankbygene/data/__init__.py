@@ -1,7 +1,22 @@
 """Datasets in the HEST-1k layout: reading, writing, synthetic data, preprocessing, splits.
 
-See ``docs/architecture.md`` for the contract. Importers live in
-``rankbygene.data.importers`` and write through :func:`write_sample`.
+Modules, one job each:
+
+- ``dataset``: read a dataset (:func:`read_dataset` -> :class:`STDataset` of
+  :class:`Sample`); ``patches``: lazy ``(N, H, W, 3)`` uint8 patch access
+  (:class:`PatchStore`); ``writer``: write one sample atomically (:func:`write_sample`).
+- ``preprocessing``: normalisation, log1p and smoothing of ``(N, G)`` expression;
+  ``panels``: gene panels chosen on training samples (:func:`select_panel`).
+- ``splits``: patient-disjoint train/test splits; ``synthetic``: a dataset with known
+  ground truth (:func:`make_synthetic_dataset`).
+- ``images`` (region readers), ``patching`` (spot patches of a physical size) and
+  ``wsi`` (whole-slide tiling), plus the ``importers`` sub-package (her2st, Visium,
+  AnnData + image), are not imported here: they need tifffile, Pillow, torch or
+  scikit-image, which reading a dataset does not.
+
+Importing this package stays light (numpy, h5py, scipy.sparse): anndata, pandas and
+scikit-learn are imported by the functions that need them. See ``docs/architecture.md``
+for the contract.
 """
 
 from rankbygene.data.dataset import Sample, STDataset, UnknownSampleError, read_dataset
@@ -21,7 +36,6 @@ from rankbygene.data.splits import (
     leave_one_patient_out,
 )
 from rankbygene.data.synthetic import make_synthetic_dataset
-from rankbygene.data.torch_dataset import SpotDataset
 from rankbygene.data.writer import write_sample
 
 __all__ = [
@@ -30,7 +44,6 @@ __all__ = [
     "STDataset",
     "Sample",
     "Split",
-    "SpotDataset",
     "UnknownSampleError",
     "assert_patient_disjoint",
     "detect_grid",

@@ -26,13 +26,15 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anndata as ad
 import h5py
 
 from rankbygene import keys
 from rankbygene.data.patches import PatchStore
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,10 @@ class Sample:
         Shape:
             returns an AnnData of N spots x G genes.
         """
+        # anndata (with pandas) takes about a second to import; listing a dataset
+        # (`rankbygene data info`) never reads counts, so it is imported here.
+        import anndata as ad
+
         return ad.read_h5ad(self.st_path)
 
     def patches(self) -> PatchStore:

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import anndata as ad
 import numpy as np
 import scipy.sparse as sp
-from scipy.spatial import cKDTree
 
 from rankbygene import keys
+
+if TYPE_CHECKING:
+    import anndata as ad
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,9 @@ def _grid_pairs(array_coords: np.ndarray, grid: Literal["square", "hex"]) -> np.
 
 def _pixel_pairs(pixel_coords: np.ndarray, pitch: float | None) -> np.ndarray:
     """Ordered pairs within 1.5 x pitch; pitch = median nearest-neighbour distance."""
+    # scipy.spatial adds ~0.3 s to `import rankbygene.data`; only this fallback needs it.
+    from scipy.spatial import cKDTree
+
     xy = np.asarray(pixel_coords, dtype=np.float64)
     tree = cKDTree(xy)
     if pitch is None:

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import GroupKFold
 
 __all__ = ["Split", "assert_patient_disjoint", "grouped_kfold", "leave_one_patient_out"]
 
@@ -113,6 +112,9 @@ def grouped_kfold(
         raise ValueError(
             f"k={k} folds need 2 <= k <= number of patients ({n_groups}); lower k or add patients"
         )
+    # scikit-learn takes seconds to import and only k-fold splits need it.
+    from sklearn.model_selection import GroupKFold
+
     folds = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
     x = np.zeros((len(ids), 1))
     return [

@@ -1,5 +1,8 @@
 """A synthetic spatial-transcriptomics dataset with known ground truth.
 
+(Over ~350 lines: one generative model whose grid, expression and image steps share
+the latent mixture, so they are read together.)
+
 The generative story, per sample:
 
 1. Spots lie on a Visium-like hex grid (array row ``r``, col ``2k + r % 2``) or a
@@ -29,9 +32,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
@@ -49,7 +50,7 @@ UNS_SYNTHETIC = "synthetic"  # generator parameters
 
 # Physical layout (µm). The full-resolution "slide" has 0.5 µm/px, the HEST convention.
 _FULLRES_UM_PER_PX = 0.5
-_WINDOW_UM = 112.0  # patch window side, METHOD.md §1
+_WINDOW_UM = 112.0  # patch window side (docs/method.md)
 _GRIDS = {
     # grid: (technology, spot pitch µm, spot diameter µm)
     "hex": ("Visium", 100.0, 55.0),
@@ -407,6 +408,11 @@ def make_synthetic_dataset(
     n_patients = n_samples if n_patients is None else n_patients
     if not 1 <= n_patients <= n_samples:
         raise ValueError(f"n_patients must be in [1, n_samples={n_samples}], got {n_patients}")
+
+    # anndata and pandas take about a second to import, so `import rankbygene.data`
+    # leaves them to the functions that build or read AnnData objects.
+    import anndata as ad
+    import pandas as pd
 
     root = Path(out)
     seeds = np.random.SeedSequence(seed)
