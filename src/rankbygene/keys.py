@@ -59,12 +59,26 @@ RUN_ENCODER_DIR = "encoder"
 ENCODER_WEIGHTS = "model.safetensors"
 ENCODER_CARD = "card.json"
 RUN_GENES = "genes.txt"  # the panel the run was trained on, one gene per line
+RUN_HEADS = "heads.safetensors"  # image head (+ gene encoder) tensors
+RUN_HEADS_CARD = "heads.json"  # how to rebuild the heads; written last: the run finished
+HISTOGENE_WEIGHTS = "histogene.safetensors"  # a HisToGene run's whole network
+HISTOGENE_CARD = "histogene.json"  # its settings and panel size
 
 # --- evaluation / demo outputs ----------------------------------------------------------
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 REPORT_HTML = "report.html"
+EVAL_CONFIG = "config.yaml"  # the resolved evaluation settings
 FIGURES_DIR = "figures"
+SLIDE_PREDICTIONS_CSV = "predictions.csv"  # evaluate slides: one row per test slide and fold
 PREDICTIONS_DIR = "predictions"  # predictions/{id}.h5ad, prediction in layers
 LAYER_PREDICTED = "predicted"
 LAYER_TARGET = "target"
+
+# --- multi-run layouts (demo, comparisons, experiments) ---------------------------------
+COMPARISON_DATA = "data"  # the dataset the comparison made or imported
+COMPARISON_INIT = "init"  # the shared initial encoder
+COMPARISON_RUNS = "runs"  # runs/{variant}/
+COMPARISON_FEATURES = "features"  # features/{variant}/
+COMPARISON_EVAL = "eval"  # eval/{panel}/{row}/
+EXPERIMENT_FOLDS = "folds"  # folds/{held-out ids}/ (one comparison per outer fold)

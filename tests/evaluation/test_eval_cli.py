@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-import pandas as pd
+import anndata as ad
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -16,8 +16,15 @@ from rankbygene import keys
 from rankbygene.cli import evaluate as evaluate_cli
 from rankbygene.cli import extract as extract_cli
 from rankbygene.cli import report as report_cli
-from rankbygene.data import make_synthetic_dataset
-from rankbygene.models import create_encoder, save_encoder
+from rankbygene.data import make_synthetic_dataset, read_dataset, select_panel
+from rankbygene.evaluation.metrics import gene_metrics
+from rankbygene.text import format_mean_std
+from rankbygene.training import TrainConfig, train
+
+
+def root_of(eval_dir: Path) -> Path:
+    """The fixture's root directory (EVAL is ROOT/results/eval)."""
+    return eval_dir.parent.parent
 
 
 def _app() -> typer.Typer:
@@ -36,12 +43,20 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     make_synthetic_dataset(root / "data", n_samples=3, n_spots=40, n_genes=20, patch_px=16, seed=1)
     runner = CliRunner()
     app = _app()
-    # a "training run" directory holding a saved encoder and its metrics
+    # a finished two-epoch training run (its metrics feed the report's curves)
     run = root / "results" / "runs" / "rbg"
-    save_encoder(create_encoder("tiny"), run / keys.RUN_ENCODER_DIR)
-    pd.DataFrame(
-        {"epoch": [0, 1, 2], "rank_acc_paper": [0.5, 0.6, 0.7], "train_total": [3.0, 2.0, 1.5]}
-    ).to_csv(run / keys.RUN_METRICS, index=False)
+    train(
+        TrainConfig(
+            data=str(root / "data"),
+            out=str(run),
+            train_samples=["SYN00", "SYN01"],
+            panel="top8",
+            epochs=2,
+            batch_size=16,
+            val_split="none",
+            accelerator="cpu",
+        )
+    )
     feats = root / "results" / "features"
     r = runner.invoke(
         app,
@@ -116,8 +131,23 @@ def test_evaluate_writes_required_keys(pipeline) -> None:
         assert key in res, key
     assert res["features"]["source_run"] == str(run)
     assert res["config"]["mlp"]["epochs"] == 2 and len(res["folds"]) == 2
-    assert (ev / keys.PREDICTIONS_DIR / "SYN02.h5ad").is_file()
-    assert (ev / keys.RESULTS_MD).is_file()
+    # the panel: top8 chosen on the training samples only
+    ds = read_dataset(root_of(ev) / "data")
+    assert (
+        res["genes"] == select_panel([ds[s].read_adata() for s in ("SYN00", "SYN01")], "top8").genes
+    )
+    # the scores in results.json are those of the predictions written beside them
+    pred = ad.read_h5ad(ev / keys.PREDICTIONS_DIR / "SYN02.h5ad")
+    assert list(pred.var_names) == res["genes"]
+    recomputed = gene_metrics(pred.layers[keys.LAYER_PREDICTED], pred.layers[keys.LAYER_TARGET])
+    ensemble = res["per_sample"]["SYN02"]["ensemble"]
+    assert ensemble["pcc"] == pytest.approx(recomputed["pcc"], rel=1e-5)
+    assert ensemble["mse"] == pytest.approx(recomputed["mse"], rel=1e-5)
+    ridge = res["probes"]["ridge"]["per_sample"]["SYN02"]["pcc"]["mean"]
+    ridge_pred = pred.layers["predicted_ridge"]
+    assert ridge == pytest.approx(gene_metrics(ridge_pred, pred.layers[keys.LAYER_TARGET])["pcc"])
+    table = (ev / keys.RESULTS_MD).read_text()
+    assert f"| mlp | {format_mean_std(res['summary']['pcc'], 4)} |" in table
 
 
 def test_evaluate_cli_reports_leak_and_missing_args(pipeline) -> None:
@@ -140,7 +170,7 @@ def test_evaluate_cli_reports_leak_and_missing_args(pipeline) -> None:
             str(root / "x"),
         ],
     )
-    assert r.exit_code == 1 and "both the training and the test" in r.output
+    assert r.exit_code == 2 and "error: Samples ['SYN00'] are in both the training" in r.output
     r = runner.invoke(_app(), ["extract", "--data", str(root / "data"), "--out", str(feats)])
     assert r.exit_code != 0 and "exactly one of --run RUN or --encoder NAME" in r.output
 
@@ -199,4 +229,5 @@ def test_report_notes_a_figure_it_cannot_make(pipeline, tmp_path: Path) -> None:
 
 def test_report_missing_dir(tmp_path: Path) -> None:
     r = CliRunner().invoke(_app(), ["report", str(tmp_path / "none")])
-    assert r.exit_code == 1 and "rankbygene demo" in r.output
+    assert r.exit_code == 2 and "error: No results directory" in r.output
+    assert "rankbygene demo" in r.output

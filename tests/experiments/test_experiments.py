@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anndata as ad
 import pytest
 
 from rankbygene import keys
-from rankbygene.demo import DemoConfig, run_demo, verdict
+from rankbygene.evaluation.metrics import gene_metrics
 from rankbygene.experiments import ablation_variants, summarise_folds
-from rankbygene.experiments.her2st import (
-    Her2stExperimentConfig,
-    outer_folds,
-    run_her2st_experiment,
-)
+from rankbygene.experiments.demo import run_demo, verdict
+from rankbygene.experiments.her2st import outer_folds, run_her2st_experiment
+from rankbygene.experiments.settings import DemoConfig, Her2stExperimentConfig
+from rankbygene.text import format_mean_std
 
 
 def test_outer_folds_by_patient_when_possible():
@@ -75,13 +75,25 @@ def test_demo_end_to_end(tmp_path):
         "frozen", "stnet", "histogene", "hest-ft", "bleep", "rankbygene",
         "bleep-retrieval", "stnet-head", "histogene-head",
     }  # fmt: skip
-    for summary in saved["methods"].values():
-        assert {"pcc", "mse", "mae"} <= set(summary) and "mean" in summary["pcc"]
-    assert saved["test_samples"] == ["SYN02"] and "SYN02" not in saved["train_samples"]
+    assert saved["test_samples"] == ["SYN02"] and saved["train_samples"] == ["SYN00", "SYN01"]
+    table = (tmp_path / "demo" / keys.RESULTS_MD).read_text()
+    eval_dir = tmp_path / "demo" / keys.COMPARISON_EVAL / "top20"
+    for name, summary in saved["methods"].items():
+        # each row is its evaluation's summary, and the table prints those numbers
+        row = json.loads((eval_dir / name / keys.RESULTS_JSON).read_text())
+        assert summary == row["summary"], name
+        cells = " | ".join(format_mean_std(summary[m]) for m in ("pcc", "mse", "mae"))
+        assert f"| {name} | {cells} |" in table
+        # the own predictors (one model) are scored on their run's panel
+        if name.endswith(("-head", "-retrieval")):
+            run = tmp_path / "demo" / keys.COMPARISON_RUNS / name.rsplit("-", 1)[0]
+            assert row["genes"] == (run / keys.RUN_GENES).read_text().split(), name
+            assert row["probes"][row["primary_probe"]]["summary_spread"] == "test samples"
+    best = max(saved["methods"], key=lambda m: saved["methods"][m]["pcc"]["mean"] or -1)
+    assert saved["verdict"].startswith(f"Best mean PCC: {best} (")
     assert results["verdict"] == saved["verdict"]
     html = (tmp_path / "demo" / keys.REPORT_HTML).read_text()
     assert "rankbygene" in html and "data:image/png;base64" in html
-    assert "| rankbygene |" in (tmp_path / "demo" / keys.RESULTS_MD).read_text()
 
 
 HER2ST = Path(__file__).resolve().parents[3] / "shared" / "data" / "her2st"
@@ -108,6 +120,18 @@ def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
         "frozen", "stnet", "histogene", "hest-ft", "bleep", "rankbygene",
         "bleep-retrieval", "stnet-head", "histogene-head", "position-only",
     }  # fmt: skip
-    assert all(-1.0 <= r["pcc"]["mean"] <= 1.0 for r in rows.values() if r["pcc"]["mean"])
+    # every row's score is the per-sample PCC of the predictions it wrote (one test section)
+    fold_eval = tmp_path / "her2st" / keys.EXPERIMENT_FOLDS / "C2" / keys.COMPARISON_EVAL
+    for name, row in rows.items():
+        pred = ad.read_h5ad(fold_eval / "top250" / name / keys.PREDICTIONS_DIR / "C2.h5ad")
+        per_fold_models = json.loads((fold_eval / "top250" / name / keys.RESULTS_JSON).read_text())
+        assert row["pcc"]["mean"] == pytest.approx(per_fold_models["summary"]["pcc"]["mean"])
+        ensemble = gene_metrics(pred.layers[keys.LAYER_PREDICTED], pred.layers[keys.LAYER_TARGET])
+        assert per_fold_models["per_sample"]["C2"]["ensemble"]["pcc"] == pytest.approx(
+            ensemble["pcc"], rel=1e-5
+        ), name
+    # each row scores its own predictions (no two rows share a file or a number)
+    scores = [row["pcc"]["mean"] for row in rows.values()]
+    assert len(set(scores)) == len(scores), scores
     text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()
     assert "within-patient" in text and "| rankbygene |" in text

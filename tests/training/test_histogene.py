@@ -12,16 +12,11 @@ from typer.testing import CliRunner
 from rankbygene import keys
 from rankbygene.cli.main import app
 from rankbygene.data import read_dataset
-from rankbygene.evaluation import GeneEvalConfig
-from rankbygene.evaluation.head_run import run_head_evaluation
+from rankbygene.evaluation import GeneEvalConfig, run_gene_evaluation
 from rankbygene.features import read_features
-from rankbygene.methods.histogene import (
-    HisToGeneNet,
-    load_histogene,
-    load_sections,
-    section_positions,
-)
-from rankbygene.training import TrainConfig, load_run_encoder, train
+from rankbygene.methods.histogene import HisToGeneNet, section_positions
+from rankbygene.methods.histogene.data import load_sections
+from rankbygene.training import TrainConfig, load_run, train
 
 SMALL = {"dim": 32, "depth": 2, "heads": 4, "patch_px": 16, "n_pos": 64}
 
@@ -75,8 +70,8 @@ def test_a_run_learns_and_its_features_feed_its_head(tiny_dataset, tmp_path):
     )  # fmt: skip
     metrics = pd.read_csv(run / keys.RUN_METRICS)
     assert metrics["train_mse"].iloc[-1] < 0.7 * metrics["train_mse"].iloc[0]
-    with pytest.raises(ValueError, match="HisToGene run"):
-        load_run_encoder(run)
+    with pytest.raises(ValueError, match="is a histogene run: it has no per-spot image encoder"):
+        load_run(run).encoder()
     feats_dir = tmp_path / "feats"
     result = CliRunner().invoke(
         app, ["extract", "--data", str(tiny_dataset), "--run", str(run), "--out", str(feats_dir)]
@@ -85,14 +80,13 @@ def test_a_run_learns_and_its_features_feed_its_head(tiny_dataset, tmp_path):
     ff = read_features(feats_dir / "SYN02.h5")
     assert ff.features.shape[1] == SMALL["dim"] and ff.attrs["encoder"] == "histogene"
     # The head on the extracted features is the network's own prediction.
-    net = load_histogene(run)
+    net = load_run(run).histogene()
     (section,) = load_sections(
         read_dataset(tiny_dataset), ["SYN02"], None, n_pos=64, target_sum=1e4, smooth=False
     )
     with torch.inference_mode():
         direct = net(section.patches, section.positions).numpy()
-    cfg = GeneEvalConfig(panel=str(run / keys.RUN_GENES))
-    ev = run_head_evaluation(tiny_dataset, run, feats_dir, ["SYN00", "SYN01"], ["SYN02"], cfg)
-    genes = (run / keys.RUN_GENES).read_text().split()
-    columns = [genes.index(g) for g in ev.results["genes"]]
-    np.testing.assert_allclose(ev.predictions["head"]["SYN02"], direct[:, columns], atol=1e-5)
+    cfg = GeneEvalConfig(probe="head", run=str(run))
+    ev = run_gene_evaluation(tiny_dataset, feats_dir, ["SYN00", "SYN01"], ["SYN02"], cfg)
+    assert ev.results["genes"] == load_run(run).genes
+    np.testing.assert_allclose(ev.predictions["head"]["SYN02"], direct, atol=1e-5)

@@ -12,13 +12,7 @@ import torch
 
 from rankbygene import keys
 from rankbygene.models import load_encoder
-from rankbygene.training import (
-    TrainConfig,
-    load_run_encoder,
-    load_run_heads,
-    resolve_config,
-    train,
-)
+from rankbygene.training import TrainConfig, load_run, resolve_config, train
 from rankbygene.training.module import AlignmentModule
 
 
@@ -57,7 +51,7 @@ def test_rankbygene_run_learns_and_writes_every_output(tiny_dataset, tmp_path):
     saved = TrainConfig.from_yaml(run / keys.RUN_CONFIG)
     assert saved.val_samples and not set(saved.val_samples) & set(saved.train_samples)
     # Loading the run's encoder back is one call and gives the teacher backbone.
-    encoder = load_run_encoder(run)
+    encoder = load_run(run).encoder()
     x = torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)
     ckpt = torch.load(run / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT, weights_only=False)
     module = AlignmentModule(TrainConfig(**ckpt["hyper_parameters"]["config"]), n_genes=40)
@@ -68,7 +62,8 @@ def test_rankbygene_run_learns_and_writes_every_output(tiny_dataset, tmp_path):
         expected = module.downstream_backbone()(module.backbone.transform.normalize(x))
         got = encoder(encoder.transform.normalize(x))
     torch.testing.assert_close(got, expected)
-    head, gene_encoder, genes = load_run_heads(run)
+    head, gene_encoder = load_run(run).retrieval_heads()
+    genes = load_run(run).genes
     assert len(genes) == 40 and gene_encoder(torch.zeros(1, 40)).shape == (1, 1024)
     assert head(got).shape == (2, 1024)
 
@@ -95,8 +90,8 @@ def test_stnet_regresses_expression_without_a_gene_encoder(tiny_dataset, tmp_pat
     assert metrics["train_mse"].iloc[-1] < metrics["train_mse"].iloc[0]
     assert "train_contrastive" not in metrics
     with pytest.raises(ValueError, match="nothing to retrieve"):
-        load_run_heads(run)
-    assert load_run_encoder(run).embed_dim > 0
+        load_run(run).retrieval_heads()
+    assert load_run(run).encoder().embed_dim > 0
 
 
 class _StopAfterFirstEpoch(L.Callback):
@@ -111,8 +106,8 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_dataset, tmp_path):
     train(cfg, callbacks=[_StopAfterFirstEpoch()])  # a run stopped after epoch 0
     assert len(pd.read_csv(tmp_path / "parts" / keys.RUN_METRICS)) == 1
     resumed = train(cfg.updated(resume=True))
-    a = load_run_encoder(full).state_dict()
-    b = load_run_encoder(resumed).state_dict()
+    a = load_run(full).encoder().state_dict()
+    b = load_run(resumed).encoder().state_dict()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
     pd.testing.assert_series_equal(
@@ -179,7 +174,7 @@ def test_bf16_mixed_precision_trains_on_cpu(tiny_dataset, tmp_path):
     metrics = pd.read_csv(run / keys.RUN_METRICS)
     assert np.isfinite(metrics["train_total"]).all()
     # Exported weights stay float32 whatever the training precision.
-    encoder = load_run_encoder(run)
+    encoder = load_run(run).encoder()
     assert all(p.dtype == torch.float32 for p in encoder.parameters())
 
 

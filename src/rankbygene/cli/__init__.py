@@ -1,1 +1,1 @@
-"""The ``rankbygene`` command line (typer). Thin: it builds configs and calls the library."""
+"""The ``rankbygene`` command line (typer): argument parsing only; the library decides."""

@@ -1,11 +1,43 @@
-"""Helpers shared by the CLI modules."""
+"""What every command shares: the one policy for user errors.
+
+A user error (bad input, a missing or unreadable file, a full disk) prints
+``error: <message>`` on stderr, without a traceback, and exits with status 2, the
+status typer uses for bad arguments. Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-def parse_ids(value: str | None) -> list[str] | None:
-    """``"A, B,C"`` -> ``["A", "B", "C"]``; empty or None -> None."""
-    if not value:
-        return None
-    ids = [s.strip() for s in value.split(",") if s.strip()]
-    return ids or None
+import typer
+
+__all__ = ["USER_ERROR_EXIT", "fail", "user_errors"]
+
+USER_ERROR_EXIT = 2
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# ValueError: bad values (the library's errors name the sample, the field and the fix);
+# OSError: missing, unreadable, truncated (h5py raises OSError) or unwritable files.
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+
+
+def fail(message: object) -> typer.Exit:
+    """Print ``error: message`` on stderr; return the exit to raise."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=USER_ERROR_EXIT)
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command so that user errors follow the policy above."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except _USER_ERRORS as err:
+            raise fail(err) from err
+
+    return wrapper

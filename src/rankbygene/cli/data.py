@@ -2,55 +2,54 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from rankbygene.cli.common import user_errors
+from rankbygene.cli.data_import import import_app
+
 app = typer.Typer(no_args_is_help=True, help="Create, import and inspect datasets.")
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """Print an input error without a traceback; return the exit to raise."""
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
-
 @app.command("synth")
+@user_errors
 def synth(
     out: Path = typer.Option(..., "--out", help="Output dataset directory."),
-    samples: int = typer.Option(4, "--samples", help="Number of samples."),
-    spots: int = typer.Option(300, "--spots", help="Spots per sample."),
-    genes: int = typer.Option(200, "--genes", help="Number of genes."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    patch_px: int = typer.Option(64, "--patch-px", help="Patch side in pixels."),
-    types: int = typer.Option(4, "--types", help="Number of latent cell types."),
-    patients: int | None = typer.Option(
+    samples: int = typer.Option(None, "--samples", help="Number of samples."),
+    spots: int = typer.Option(None, "--spots", help="Spots per sample."),
+    genes: int = typer.Option(None, "--genes", help="Number of genes."),
+    seed: int = typer.Option(None, "--seed", help="Random seed."),
+    patch_px: int = typer.Option(None, "--patch-px", help="Patch side in pixels."),
+    types: int = typer.Option(None, "--types", help="Number of latent cell types."),
+    patients: int = typer.Option(
         None, "--patients", help="Number of patients (default: one per sample)."
     ),
-    grid: str = typer.Option("hex", "--grid", help="Spot grid: hex (Visium) or square (ST)."),
+    grid: str = typer.Option(None, "--grid", help="Spot grid: hex (Visium) or square (ST)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing samples."),
 ) -> None:
-    """Write the built-in synthetic dataset (HEST layout) with known ground truth."""
+    """Write the built-in synthetic dataset (HEST layout) with known ground truth.
+
+    Unset options take the generator's defaults (``rankbygene.data.make_synthetic_dataset``:
+    4 samples of 300 spots, 200 genes, 64 px patches, 4 cell types, a hex grid, seed 0).
+    """
     from rankbygene.data import make_synthetic_dataset
 
-    try:
-        ds = make_synthetic_dataset(
-            out,
-            n_samples=samples,
-            n_spots=spots,
-            n_genes=genes,
-            patch_px=patch_px,
-            n_types=types,
-            n_patients=patients,
-            grid=grid,
-            seed=seed,
-            overwrite=overwrite,
-        )
-    except ValueError as exc:
-        raise _fail(exc) from exc
+    given = {
+        "n_samples": samples,
+        "n_spots": spots,
+        "n_genes": genes,
+        "patch_px": patch_px,
+        "n_types": types,
+        "n_patients": patients,
+        "grid": grid,
+        "seed": seed,
+    }
+    ds = make_synthetic_dataset(
+        out, overwrite=overwrite, **{k: v for k, v in given.items() if v is not None}
+    )
     typer.echo(f"wrote {len(ds)} samples ({', '.join(ds.ids)}) to {ds.root}")
 
 
@@ -73,15 +72,13 @@ def _summaries(path: Path) -> list[dict[str, Any]]:
 
 
 @app.command("info")
+@user_errors
 def info(
     path: Path = typer.Argument(..., help="Dataset directory (HEST layout)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the samples of a dataset (id, patient, technology, spots, genes, µm/px, patch px)."""
-    try:
-        rows = _summaries(path)
-    except (ValueError, FileNotFoundError) as exc:
-        raise _fail(exc) from exc
+    rows = _summaries(path)
     n_spots = sum(r["spots"] for r in rows)
     if as_json:
         typer.echo(json.dumps({"samples": rows, "n_spots": n_spots}, indent=2))
@@ -105,13 +102,4 @@ def info(
     typer.echo(f"{len(rows)} samples, {n_spots} spots")
 
 
-def _mount_importers() -> None:
-    """Attach ``data import ...`` from its own module (owned by the importers) if present."""
-    if importlib.util.find_spec("rankbygene.cli.data_import") is None:
-        return
-    from rankbygene.cli.data_import import import_app
-
-    app.add_typer(import_app, name="import")
-
-
-_mount_importers()
+app.add_typer(import_app, name="import")

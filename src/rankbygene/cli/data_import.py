@@ -9,19 +9,17 @@ from pathlib import Path
 
 import typer
 
+from rankbygene.cli.common import user_errors
+from rankbygene.text import parse_ids
+
 import_app = typer.Typer(
     no_args_is_help=True,
     help="Import her2st (legacy ST) or Visium Space Ranger data into the HEST layout.",
 )
 
 
-def _fail(exc: ValueError) -> typer.Exit:
-    """Print an input error without a traceback and return the exit to raise."""
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
-
-
 @import_app.command("her2st")
+@user_errors
 def her2st(
     root: Path = typer.Option(..., "--root", help="her2st folder (holding data/ST-cnts)."),
     sections: str = typer.Option(..., "--sections", help="Comma list of sections, e.g. C2,C3."),
@@ -36,18 +34,15 @@ def her2st(
     """Import her2st sections (one sample per section, patient = the section's letter)."""
     from rankbygene.data.importers import import_her2st
 
-    try:
-        summaries = import_her2st(
-            root,
-            sections.split(","),
-            out,
-            patch_um=patch_um,
-            patch_px=patch_px,
-            um_per_px=um_per_px,
-            overwrite=overwrite,
-        )
-    except ValueError as exc:
-        raise _fail(exc) from exc
+    summaries = import_her2st(
+        root,
+        parse_ids(sections),
+        out,
+        patch_um=patch_um,
+        patch_px=patch_px,
+        um_per_px=um_per_px,
+        overwrite=overwrite,
+    )
     for s in summaries:
         typer.echo(
             f"{s.sample_id}: {s.n_spots} spots ({s.n_dropped} dropped, {s.n_padded} padded), "
@@ -57,6 +52,7 @@ def her2st(
 
 
 @import_app.command("visium")
+@user_errors
 def visium(
     spaceranger: Path = typer.Option(
         ..., "--spaceranger", help="Space Ranger run folder (or its outs/)."
@@ -76,21 +72,18 @@ def visium(
     """Import one Visium sample from Space Ranger output and its full-resolution image."""
     from rankbygene.data.importers import import_visium
 
-    try:
-        s = import_visium(
-            spaceranger,
-            image,
-            sample_id,
-            out,
-            patient=patient,
-            organ=organ,
-            patch_um=patch_um,
-            patch_px=patch_px,
-            um_per_px=um_per_px,
-            overwrite=overwrite,
-        )
-    except ValueError as exc:
-        raise _fail(exc) from exc
+    s = import_visium(
+        spaceranger,
+        image,
+        sample_id,
+        out,
+        patient=patient,
+        organ=organ,
+        patch_um=patch_um,
+        patch_px=patch_px,
+        um_per_px=um_per_px,
+        overwrite=overwrite,
+    )
     typer.echo(
         f"{s.sample_id}: {s.n_spots} spots ({s.n_dropped} dropped, {s.n_padded} padded), "
         f"{s.um_per_px:.4f} µm/px, window {s.window_px} px -> {s.patch_px} px"

@@ -6,18 +6,27 @@ from pathlib import Path
 
 import typer
 
-from rankbygene.demo import DemoConfig, run_demo
+from rankbygene import keys
+from rankbygene.cli.common import user_errors
+from rankbygene.experiments.settings import FULL_EPOCHS, QUICK_EPOCHS, DemoConfig
+
+D = DemoConfig()
 
 
+@user_errors
 def demo(
-    out: Path = typer.Option(Path("demo_out"), "--out", help="Output directory."),
-    quick: bool = typer.Option(False, "--quick", help="Smaller data, fewer epochs (<1 min)."),
-    epochs: int = typer.Option(None, help="Training epochs per method."),
-    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(D.out, "--out", help="Output directory."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller data, fewer epochs (~1 min)."),
+    epochs: int = typer.Option(
+        None, help=f"Training epochs per method [{FULL_EPOCHS}; {QUICK_EPOCHS} with --quick]."
+    ),
+    seed: int = typer.Option(D.seed, help="Random seed."),
 ) -> None:
-    """Train frozen / HEST-FT / BLEEP / RankByGene on synthetic data and compare them."""
-    config = DemoConfig(out=out, quick=quick, seed=seed, epochs=epochs)
-    results = run_demo(config)
-    typer.echo((out / "results.md").read_text())
-    typer.echo(f"Results: {out / 'results.json'}\nReport: {out / 'report.html'}")
+    """Train ST-Net, HisToGene, HEST-FT, BLEEP and RankByGene on synthetic data from one
+    initialisation and compare their features for gene-expression prediction."""
+    from rankbygene.experiments.demo import run_demo
+
+    results = run_demo(DemoConfig(out=out, quick=quick, seed=seed, epochs=epochs))
+    typer.echo((out / keys.RESULTS_MD).read_text())
+    typer.echo(f"Results: {out / keys.RESULTS_JSON}\nReport: {out / keys.REPORT_HTML}")
     typer.echo(f"Finished in {results['seconds']:.0f} s.")

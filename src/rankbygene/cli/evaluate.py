@@ -2,149 +2,141 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 
 from rankbygene import keys
-from rankbygene.cli.common import parse_ids
+from rankbygene.cli.common import user_errors
+from rankbygene.evaluation.genes.config import GeneEvalConfig
+from rankbygene.evaluation.predictors.settings import PROBES
+from rankbygene.evaluation.slides.config import TASK_DEFAULTS, SlideEvalConfig
+from rankbygene.text import format_mean_std
 
 app = typer.Typer(no_args_is_help=True, help="Evaluate features.")
+G = GeneEvalConfig()  # defaults, shown in --help (defined once, in the config classes)
+S = SlideEvalConfig()
+_C, _S = TASK_DEFAULTS["classification"], TASK_DEFAULTS["survival"]
 
 
 @app.command("genes")
+@user_errors
 def genes(
     data: Path = typer.Option(..., "--data", help="Dataset directory (HEST-1k layout)."),
-    features: Path = typer.Option(..., "--features", help="Features dir (rankbygene extract)."),
+    features: Path = typer.Option(
+        None, "--features", help="Features dir (rankbygene extract); not read by --probe position."
+    ),
     train_samples: str = typer.Option(..., "--train-samples", help="Comma list of sample ids."),
     test_samples: str = typer.Option(..., "--test-samples", help="Comma list of sample ids."),
     out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
-    panel: str = typer.Option(None, "--panel", help="top250 | hvg50 | topN | FILE [top250]."),
+    panel: str = typer.Option(None, "--panel", help=f"top250 | hvg50 | topN | FILE [{G.panel}]."),
     gene_list: str = typer.Option(None, "--gene-list", help="Gene list (with topN: within)."),
     probe: str = typer.Option(
         None,
         "--probe",
-        help="mlp | ridge | both | retrieval (BLEEP) | head (ST-Net); the last two need --run "
-        "[mlp].",
+        help=f"{' | '.join(PROBES)} [{G.probe}]. head (ST-Net, HisToGene) and retrieval "
+        "(BLEEP) score a run's own predictor on its panel and need --run; position reads "
+        "only array coordinates.",
     ),
-    run: Path = typer.Option(None, "--run", help="Training run whose heads predict."),
-    neighbours: int = typer.Option(None, "--k", help="Neighbours per test spot (retrieval) [50]."),
-    epochs: int = typer.Option(None, "--epochs", help="MLP probe epochs [20]."),
-    folds: int = typer.Option(None, "--folds", help="Folds over the training set [5]."),
-    fold_unit: str = typer.Option(None, "--fold-unit", help="spots | samples [spots]."),
-    batch_size: int = typer.Option(None, "--batch-size", help="MLP probe batch size [64]."),
-    lr: float = typer.Option(None, "--lr", help="MLP probe learning rate [1e-4]."),
-    seed: int = typer.Option(None, "--seed", help="Random seed [0]."),
+    run: Path = typer.Option(None, "--run", help="Training run of --probe head|retrieval."),
+    neighbours: int = typer.Option(
+        None, "--k", help=f"Neighbours per test spot (retrieval) [{G.retrieval.k}]."
+    ),
+    epochs: int = typer.Option(None, "--epochs", help=f"MLP probe epochs [{G.mlp.epochs}]."),
+    folds: int = typer.Option(
+        None, "--folds", help=f"Folds over the training set [{G.mlp.folds}]."
+    ),
+    fold_unit: str = typer.Option(
+        None, "--fold-unit", help=f"spots | samples [{G.mlp.fold_unit}]."
+    ),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help=f"MLP probe batch size [{G.mlp.batch_size}]."
+    ),
+    lr: float = typer.Option(None, "--lr", help=f"MLP probe learning rate [{G.mlp.lr:g}]."),
+    seed: int = typer.Option(None, "--seed", help=f"Random seed [{G.mlp.seed}]."),
     split_unit: str = typer.Option(
         None,
         "--split-unit",
-        help="patient (refuse a test patient seen in training) | section (one-patient data).",
+        help="patient (refuse a test patient seen in training) | section (one-patient data) "
+        f"[{G.split_unit}].",
     ),
     config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
 ) -> None:
-    """Predict gene expression from frozen features (MLP / ridge probe, or retrieval)."""
-    from rankbygene.evaluation import GeneEvalConfig, evaluate_genes, evaluate_retrieval
-    from rankbygene.evaluation.head_run import evaluate_head
+    """Predict gene expression of held-out samples: a probe on frozen features, a run's own
+    predictor, or the position-only baseline."""
+    from rankbygene.configs import load_config
+    from rankbygene.evaluation.genes.evaluate import evaluate_genes
 
-    retrieval = probe == "retrieval"
-    own_predictor = probe in ("retrieval", "head")
-    try:
-        if own_predictor and run is None:
-            raise ValueError(f"--probe {probe} needs --run RUN (the run's heads and genes).")
-        if not own_predictor and run is not None:
-            raise ValueError("--run is used only with --probe retrieval or head.")
-        if not retrieval and neighbours is not None:
-            raise ValueError("--k is used only with --probe retrieval.")
-        cfg = (
-            GeneEvalConfig.from_dict(yaml.safe_load(config.read_text()) or {})
-            if config
-            else (GeneEvalConfig())
-        )
-        mlp_over: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "epochs": epochs,
-                "folds": folds,
-                "fold_unit": fold_unit,
-                "batch_size": batch_size,
-                "lr": lr,
-                "seed": seed,
-            }.items()
-            if v is not None
-        }
-        top: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "panel": panel,
-                "gene_list": gene_list,
-                "probe": None if own_predictor else probe,
-                "split_unit": split_unit,
-            }.items()
-            if v is not None
-        }
-        ridge = replace(cfg.ridge, seed=seed) if seed is not None else cfg.ridge
-        cfg = replace(cfg, mlp=replace(cfg.mlp, **mlp_over), ridge=ridge, **top)
-        train_ids, test_ids = parse_ids(train_samples), parse_ids(test_samples)
-        if retrieval:
-            k = 50 if neighbours is None else neighbours
-            res = evaluate_retrieval(
-                data, run, features, train_ids, test_ids, config=cfg, k=k, out=out
-            )
-        elif probe == "head":
-            res = evaluate_head(data, run, features, train_ids, test_ids, config=cfg, out=out)
-        else:
-            res = evaluate_genes(data, features, train_ids, test_ids, config=cfg, out=out)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=1) from err
-    pcc = res["summary"]["pcc"]
+    cfg = load_config(
+        GeneEvalConfig,
+        config,
+        panel=panel,
+        gene_list=gene_list,
+        probe=probe,
+        run=None if run is None else str(run),
+        split_unit=split_unit,
+        retrieval__k=neighbours,
+        mlp__epochs=epochs,
+        mlp__folds=folds,
+        mlp__fold_unit=fold_unit,
+        mlp__batch_size=batch_size,
+        mlp__lr=lr,
+        mlp__seed=seed,
+        ridge__seed=seed,
+    )
+    res = evaluate_genes(data, features, train_samples, test_samples, config=cfg, out=out)
     typer.echo(
-        f"PCC {pcc['mean']:.4f} ± {pcc['std']:.4f} ({res['primary_probe']} probe, "
+        f"PCC {format_mean_std(res['summary']['pcc'], 4)} ({res['primary_probe']}, "
         f"{len(res['genes'])} genes); results in {out / keys.RESULTS_JSON}"
     )
 
 
 @app.command("slides")
+@user_errors
 def slides(
     features: Path = typer.Option(..., "--features", help="Per-slide feature files ({id}.h5)."),
     labels: Path = typer.Option(..., "--labels", help="CSV: slide_id[, case_id], label columns."),
     out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
-    task: str = typer.Option(None, "--task", help="classification | survival [classification]."),
-    label_column: str = typer.Option("label", "--label-column", help="Classification label."),
-    folds: int = typer.Option(None, "--folds", help="Cross-validation folds [5]."),
-    epochs: int = typer.Option(None, "--epochs", help="[200 classification, 20 survival]."),
-    lr: float = typer.Option(None, "--lr", help="[1e-4 classification, 2e-4 survival]."),
-    optimizer: str = typer.Option(None, "--optimizer", help="adam | sgd [adam / sgd]."),
-    grad_accum: int = typer.Option(None, "--grad-accum", help="Slides per optimiser step [1]."),
-    bins: int = typer.Option(None, "--bins", help="Survival time bins [4]."),
-    seed: int = typer.Option(None, "--seed", help="Random seed [0]."),
+    task: str = typer.Option(None, "--task", help=f"classification | survival [{S.task}]."),
+    label_column: str = typer.Option(
+        None, "--label-column", help=f"Column of the classification label [{S.label_column}]."
+    ),
+    folds: int = typer.Option(None, "--folds", help=f"Cross-validation folds [{S.folds}]."),
+    epochs: int = typer.Option(
+        None, "--epochs", help=f"[{_C['epochs']} classification, {_S['epochs']} survival]."
+    ),
+    lr: float = typer.Option(
+        None, "--lr", help=f"[{_C['lr']:g} classification, {_S['lr']:g} survival]."
+    ),
+    optimizer: str = typer.Option(
+        None, "--optimizer", help=f"adam | sgd [{_C['optimizer']} / {_S['optimizer']}]."
+    ),
+    grad_accum: int = typer.Option(
+        None, "--grad-accum", help=f"Slides per optimiser step [{S.grad_accum}]."
+    ),
+    bins: int = typer.Option(None, "--bins", help=f"Survival time bins [{S.n_bins}]."),
+    seed: int = typer.Option(None, "--seed", help=f"Random seed [{S.seed}]."),
     config: Path = typer.Option(None, "--config", help="YAML SlideEvalConfig; flags override."),
 ) -> None:
     """Slide classification (AUC) or survival (C-index) with gated-attention ABMIL."""
-    from rankbygene.evaluation.slides import SlideEvalConfig, evaluate_slides
+    from rankbygene.configs import load_config
+    from rankbygene.evaluation.slides.cv import evaluate_slides
 
-    try:
-        cfg = SlideEvalConfig.from_dict(yaml.safe_load(config.read_text()) or {} if config else {})
-        flags = {
-            "task": task,
-            "folds": folds,
-            "epochs": epochs,
-            "lr": lr,
-            "optimizer": optimizer,
-            "grad_accum": grad_accum,
-            "n_bins": bins,
-            "seed": seed,
-        }
-        cfg = replace(cfg, **{k: v for k, v in flags.items() if v is not None})
-        res = evaluate_slides(features, labels, cfg, label_column=label_column, out=out)
-    except (ValueError, FileNotFoundError) as err:
-        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=1) from err
-    score = res["summary"][res["metric"]]
+    cfg = load_config(
+        SlideEvalConfig,
+        config,
+        task=task,
+        folds=folds,
+        epochs=epochs,
+        lr=lr,
+        optimizer=optimizer,
+        grad_accum=grad_accum,
+        n_bins=bins,
+        seed=seed,
+        label_column=label_column,
+    )
+    res = evaluate_slides(features, labels, cfg, out=out)
     typer.echo(
-        f"{res['metric']} {score['mean']:.4f} ± {score['std']:.4f} over {len(res['folds'])} "
-        f"folds; results in {out / keys.RESULTS_JSON}"
+        f"{res['metric']} {format_mean_std(res['summary'][res['metric']], 4)} over "
+        f"{len(res['folds'])} folds; results in {out / keys.RESULTS_JSON}"
     )

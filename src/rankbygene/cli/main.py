@@ -1,4 +1,8 @@
-"""Entry point of the ``rankbygene`` command: mounts the sub-command groups."""
+"""Entry point of the ``rankbygene`` command: mounts the sub-command groups.
+
+Start-up stays quick: the command modules import only argument parsing and light
+settings classes; torch, Lightning and matplotlib load inside the command that runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,13 @@ import logging
 import typer
 
 from rankbygene import __version__
+from rankbygene.cli import data as data_cli
+from rankbygene.cli import demo as demo_cli
+from rankbygene.cli import evaluate as evaluate_cli
+from rankbygene.cli import experiment as experiment_cli
+from rankbygene.cli import extract as extract_cli
+from rankbygene.cli import report as report_cli
+from rankbygene.cli import train as train_cli
 
 app = typer.Typer(
     name="rankbygene",
@@ -36,23 +47,10 @@ def main(
     )
 
 
-def _mount() -> None:
-    """Attach the commands; each lives in its own module."""
-    from rankbygene.cli import data as data_cli
-    from rankbygene.cli import demo as demo_cli
-    from rankbygene.cli import evaluate as evaluate_cli
-    from rankbygene.cli import experiment as experiment_cli
-    from rankbygene.cli import extract as extract_cli
-    from rankbygene.cli import report as report_cli
-    from rankbygene.cli import train as train_cli
-
-    app.command("demo")(demo_cli.demo)
-    app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
-    app.command("train")(train_cli.train)
-    app.command("extract")(extract_cli.extract)
-    app.add_typer(evaluate_cli.app, name="evaluate", help="Evaluate features.")
-    app.command("report")(report_cli.report)
-    app.add_typer(experiment_cli.app, name="experiment", help="Multi-run experiments (her2st).")
-
-
-_mount()
+app.command("demo")(demo_cli.demo)
+app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
+app.command("train")(train_cli.train)
+app.command("extract")(extract_cli.extract)
+app.add_typer(evaluate_cli.app, name="evaluate", help="Evaluate features.")
+app.command("report")(report_cli.report)
+app.add_typer(experiment_cli.app, name="experiment", help="Multi-run experiments (her2st).")

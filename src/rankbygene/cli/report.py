@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
+from rankbygene.cli.common import user_errors
+from rankbygene.text import parse_ids
 
+
+@user_errors
 def report(
     directory: Path = typer.Argument(..., help="Results directory to scan."),
     out: Path = typer.Option(None, "--out", help="HTML file [DIR/report.html]."),
@@ -18,13 +22,8 @@ def report(
     """Build DIR/report.html from results.json, metrics.csv, features and predictions."""
     from rankbygene.report import build_report, discover_report_inputs
 
-    try:
-        sections = discover_report_inputs(directory)
-    except FileNotFoundError as err:
-        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code=1) from err
-    if genes:
-        sections.map_genes = [g.strip() for g in genes.split(",") if g.strip()]
+    sections = discover_report_inputs(directory)
+    sections.map_genes = parse_ids(genes) or None
     sections.map_sample = sample
     sections.data_dir = data
     path = build_report(directory, out, title=title, sections=sections)

@@ -5,15 +5,17 @@ training), or a training method with config overrides (an ablation is a variant 
 other λ). Every variant starts from the same saved initial weights, so differences
 come from the training alone. Used by ``rankbygene demo`` and the her2st experiment.
 
-Layout under ``out``::
+Layout under ``out`` (names in :mod:`rankbygene.keys`)::
 
     init/                          shared initial encoder
     runs/{variant}/                training runs
     features/{variant}/            features of every sample of the split
-    eval/{panel}/{variant}/        gene-prediction results per panel; methods with a
-                                   predictor of their own add a row for it: BLEEP's
-                                   ``{variant}-retrieval``, ST-Net's ``{variant}-head``
-                                   (on the panel it was trained on)
+    eval/{panel}/{row}/            gene-prediction results per panel: one row per variant
+                                   (MLP probe on its features), and one per predictor its
+                                   method declares (``{variant}-retrieval`` for BLEEP,
+                                   ``{variant}-head`` for ST-Net and HisToGene), scored on
+                                   the run's own panel, in the table of the panel spec it
+                                   was trained on
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ import numpy as np
 
 from rankbygene import keys
 from rankbygene.data import read_dataset
-from rankbygene.evaluation.genes import GeneEvalConfig, evaluate_genes
-from rankbygene.evaluation.head_run import evaluate_head
-from rankbygene.evaluation.position_run import evaluate_position_baseline
-from rankbygene.evaluation.retrieval_run import evaluate_retrieval
+from rankbygene.evaluation.genes.config import GeneEvalConfig
+from rankbygene.evaluation.genes.evaluate import evaluate_genes
+from rankbygene.evaluation.predictors.settings import PositionSettings, RetrievalSettings
+from rankbygene.experiments.settings import COMPARED_METHODS
 from rankbygene.features.extract import extract_features
-from rankbygene.methods import get_method
-from rankbygene.methods.histogene import extract_histogene_features
+from rankbygene.features.runs import extract_run_features
 from rankbygene.models import create_encoder, save_encoder
-from rankbygene.training import TrainConfig, load_run_encoder, train
-from rankbygene.training.run import HEADS_CARD
+from rankbygene.text import format_mean_std
+from rankbygene.training.artifacts import load_run
+from rankbygene.training.config import TrainConfig
+from rankbygene.training.run import train
 
 logger = logging.getLogger(__name__)
 
@@ -60,34 +63,38 @@ class Variant:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
-COMPARED_METHODS: tuple[str, ...] = ("stnet", "histogene", "hest-ft", "bleep", "rankbygene")
-"""The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
-
-
 POSITION_ONLY = "position-only"
 OWN_PREDICTOR_NOTES: dict[str, str] = {
-    POSITION_ONLY: "`position-only`: no image; each spot gets the mean expression of the 10 "
-    "training spots nearest to its array position. Serial sections of one tumour share "
-    "their layout, so position alone predicts expression across them: read every row "
-    "against it, HisToGene's above all (it embeds array positions).",
-    "-retrieval": "`*-retrieval`: BLEEP's own predictor (average expression of the 50 training "
-    "spots whose gene embeddings are closest to the spot's image embedding); no probe, so its "
-    "± is across test samples.",
+    POSITION_ONLY: "`position-only`: no image; each spot gets the mean expression of the "
+    f"{PositionSettings().k} training spots nearest to its array position. Serial sections "
+    "of one tumour share their layout, so position alone predicts expression across them: "
+    "read every row against it, HisToGene's above all (it embeds array positions).",
+    "-retrieval": "`*-retrieval`: BLEEP's own predictor (average expression of the "
+    f"{RetrievalSettings().k} training spots whose gene embeddings are closest to the spot's "
+    "image embedding).",
     "-head": "`*-head`: the method's own prediction (ST-Net: its linear head on the spot's "
-    "image features; HisToGene: its transformer over the whole section), scored on the panel "
-    "it was trained on (the same rule, top-N, applied to its training samples); no probe, so "
-    "its ± is across test samples. The `stnet`/`histogene` rows probe their spot features.",
+    "image features; HisToGene: its transformer over the whole section). The `stnet`/"
+    "`histogene` rows probe their spot features.",
 }
-"""Row-name suffix of a method's own predictor → the sentence that explains that row."""
+"""Row-name suffix of a special row → the sentence that explains that row."""
+
+OWN_PANEL_NOTE = (
+    "A method's own predictor is scored on the panel its run was trained on (`genes.txt`: "
+    "the same panel rule, applied to the run's training samples without its validation "
+    "hold-out); it is one model, so its ± is across test samples."
+)
 
 
 def own_predictor_notes(row_names: Sequence[str]) -> list[str]:
     """The explanatory sentences for the special rows present among ``row_names``."""
-    return [
+    notes = [
         note
         for suffix, note in OWN_PREDICTOR_NOTES.items()
         if any(name.endswith(suffix) for name in row_names)
     ]
+    if any(name.endswith(("-retrieval", "-head")) for name in row_names):
+        notes.append(OWN_PANEL_NOTE)
+    return notes
 
 
 CPU_SCALE_OVERRIDES: dict[str, dict[str, Any]] = {
@@ -125,6 +132,28 @@ def save_initialisation(encoder: str, out: Path, seed: int, weights: str | None 
     return path
 
 
+def _train_variant(
+    variant: Variant,
+    run_dir: Path,
+    data: str | Path,
+    train_ids: Sequence[str],
+    settings: TrainConfig,
+    init_weights: Path,
+) -> None:
+    """Train one variant from the shared initialisation, unless its run already finished."""
+    if (run_dir / keys.RUN_HEADS_CARD).exists():  # written last: the run finished
+        return
+    config = settings.updated(
+        data=str(data),
+        out=str(run_dir),
+        method=variant.method,
+        weights=str(init_weights),
+        train_samples=list(train_ids),
+        **dict(variant.overrides),
+    )
+    train(config)
+
+
 def run_comparison(
     data: str | Path,
     train_ids: Sequence[str],
@@ -139,8 +168,8 @@ def run_comparison(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Train every variant on ``train_ids``, evaluate on ``test_ids``.
 
-    Finished runs, features and evaluations are reused, so an interrupted
-    comparison continues where it stopped.
+    Finished runs and features are reused, so an interrupted comparison continues
+    where it stopped.
 
     Args:
         data: Dataset directory.
@@ -155,91 +184,63 @@ def run_comparison(
             training spots in array coordinates, no image).
 
     Returns:
-        ``{panel: {variant: results dict of evaluate_genes}}``.
+        ``{panel: {row: results dict of evaluate_genes}}``.
     """
     out = Path(out)
     dataset = read_dataset(data)
     ids = sorted({*train_ids, *test_ids})
     features: dict[str, Path] = {}
-    # Methods with a predictor of their own get a row for it too: BLEEP's retrieval,
-    # ST-Net's and HisToGene's expression heads. Row name -> (kind, run, features' variant).
+    # Row name -> (predictor, run directory, features' variant) of the methods' own predictors.
     own_predictors: dict[str, tuple[str, Path, str]] = {}
     for variant in variants:
-        feats = out / "features" / variant.name
+        feats = out / keys.COMPARISON_FEATURES / variant.name
+        features[variant.name] = feats
         if variant.method is None:
             encoder = create_encoder(train_settings.encoder, weights=str(init_weights))
-            source = None
-        else:
-            run_dir = out / "runs" / variant.name
-            if not (run_dir / HEADS_CARD).exists():  # written last: the run finished
-                config = train_settings.updated(
-                    data=str(data),
-                    out=str(run_dir),
-                    method=variant.method,
-                    weights=str(init_weights),
-                    train_samples=list(train_ids),
-                    **dict(variant.overrides),
-                )
-                train(config)
-            source = str(run_dir)
-            method = get_method(variant.method)
-            if variant.method == "bleep":
-                own_predictors[f"{variant.name}-retrieval"] = ("retrieval", run_dir, variant.name)
-            if method.predicts_expression:
-                own_predictors[f"{variant.name}-head"] = ("head", run_dir, variant.name)
-            if method.whole_section:  # its spot features need the whole section
-                extract_histogene_features(run_dir, dataset, feats, sample_ids=ids)
-                features[variant.name] = feats
-                continue
-            encoder = load_run_encoder(run_dir)
-        extract_features(dataset, encoder, feats, sample_ids=ids, source_run=source)
-        features[variant.name] = feats
+            extract_features(dataset, encoder, feats, sample_ids=ids)
+            continue
+        run_dir = out / keys.COMPARISON_RUNS / variant.name
+        _train_variant(variant, run_dir, data, train_ids, train_settings, init_weights)
+        run = load_run(run_dir)
+        for predictor in run.method.predictors:
+            own_predictors[f"{variant.name}-{predictor}"] = (predictor, run_dir, variant.name)
+        extract_run_features(run_dir, dataset, feats, sample_ids=ids)
 
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for panel_name, eval_config in panels.items():
-        results[panel_name] = {}
+        rows: dict[str, dict[str, Any]] = {}
+        eval_root = out / keys.COMPARISON_EVAL / panel_name
         for name, feats in features.items():
-            eval_dir = out / "eval" / panel_name / name
-            results[panel_name][name] = evaluate_genes(
-                dataset,
-                feats,
-                list(train_ids),
-                list(test_ids),
-                config=eval_config,
-                out=eval_dir,
+            rows[name] = evaluate_genes(
+                dataset, feats, train_ids, test_ids, config=eval_config, out=eval_root / name
             )
-        for name, (kind, run_dir, base) in own_predictors.items():
-            args = (dataset, run_dir, features[base], list(train_ids), list(test_ids))
-            eval_dir = out / "eval" / panel_name / name
-            if kind == "retrieval":
-                results[panel_name][name] = evaluate_retrieval(
-                    *args, config=eval_config, out=eval_dir
-                )
-                continue
-            head_config = _head_panel(run_dir, eval_config)
-            if head_config is None:
+        for name, (predictor, run_dir, base) in own_predictors.items():
+            if not _trained_on(run_dir, eval_config):
                 logger.info("%s: no row for panel %s (not its training panel)", name, panel_name)
                 continue
-            results[panel_name][name] = evaluate_head(*args, config=head_config, out=eval_dir)
-        if position_baseline:
-            results[panel_name][POSITION_ONLY] = evaluate_position_baseline(
-                dataset,
-                list(train_ids),
-                list(test_ids),
-                config=eval_config,
-                out=out / "eval" / panel_name / POSITION_ONLY,
+            own = replace(eval_config, probe=predictor, run=str(run_dir))
+            rows[name] = evaluate_genes(
+                dataset, features[base], train_ids, test_ids, config=own, out=eval_root / name
             )
+        if position_baseline:
+            rows[POSITION_ONLY] = evaluate_genes(
+                dataset,
+                None,
+                train_ids,
+                test_ids,
+                config=replace(eval_config, probe="position"),
+                out=eval_root / POSITION_ONLY,
+            )
+        results[panel_name] = rows
     return results
 
 
-def _head_panel(run_dir: Path, eval_config: GeneEvalConfig) -> GeneEvalConfig | None:
-    """Evaluation settings for a run's expression head: its own training panel (the genes
-    in ``genes.txt``, chosen on the run's training samples) when the evaluation asks for
-    the same panel spec, else None (the head predicts no other gene)."""
-    run_cfg = TrainConfig.from_yaml(run_dir / keys.RUN_CONFIG)
-    if (run_cfg.panel, run_cfg.gene_list) != (eval_config.panel, eval_config.gene_list):
-        return None
-    return replace(eval_config, panel=str(run_dir / keys.RUN_GENES), gene_list=None)
+def _trained_on(run_dir: Path, eval_config: GeneEvalConfig) -> bool:
+    """Whether the run was trained on the panel spec this table evaluates: a run's own
+    predictor is scored on its own panel (``genes.txt``), so its row belongs only in the
+    table of the same spec (the same rule applied to its training samples)."""
+    run_cfg = load_run(run_dir).config
+    return (run_cfg.panel, run_cfg.gene_list) == (eval_config.panel, eval_config.gene_list)
 
 
 def summarise_folds(
@@ -270,17 +271,9 @@ def summarise_folds(
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str]:
-    """``| variant | PCC | MSE | MAE |`` rows with mean ± std."""
+    """``| variant | PCC | MSE | MAE |`` rows with mean ± std (``n/a`` when undefined)."""
     lines = ["| variant | PCC | MSE | MAE |", "| --- | --- | --- | --- |"]
     for name, stats in rows.items():
-        cells = [_cell(stats[m]) for m in ("pcc", "mse", "mae")]
+        cells = [format_mean_std(stats[m]) for m in ("pcc", "mse", "mae")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
-
-
-def _cell(stat: Mapping[str, Any]) -> str:
-    """``mean ± std``, or ``n/a`` when undefined (e.g. PCC of constant predictions)."""
-    mean, std = stat.get("mean"), stat.get("std")
-    if mean is None or not np.isfinite(mean):
-        return "n/a"
-    return f"{mean:.3f} ± {std or 0.0:.3f}"

@@ -9,18 +9,17 @@ Sized for a 2-core CPU: a small encoder on 64 px patches of the 112 µm window.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rankbygene import keys
 from rankbygene.data import read_dataset
 from rankbygene.data.importers import import_her2st
-from rankbygene.evaluation.genes import GeneEvalConfig
-from rankbygene.evaluation.probes import MLPProbeConfig
+from rankbygene.evaluation.genes.config import GeneEvalConfig
+from rankbygene.evaluation.predictors.settings import MLPProbeConfig
 from rankbygene.experiments.comparison import (
     ablation_variants,
     markdown_table,
@@ -30,49 +29,11 @@ from rankbygene.experiments.comparison import (
     standard_variants,
     summarise_folds,
 )
-from rankbygene.fileio import write_text_atomic
-from rankbygene.training import TrainConfig
+from rankbygene.experiments.settings import Her2stExperimentConfig
+from rankbygene.fileio import write_json, write_text_atomic
+from rankbygene.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Her2stExperimentConfig:
-    """Settings of the her2st experiment (CPU-sized defaults; see BENCHMARKS.md).
-
-    Attributes:
-        root: her2st folder (with ``data/ST-cnts``, ``data/ST-spotfiles``, ``data/ST-imgs``).
-        sections: Section ids, e.g. ``["C2", "C3", "C4", "C5", "C6"]``.
-        out: Output directory.
-        gene_list: Gene-list file evaluated as a second panel (None: top-250 only).
-        patch_px: Stored patch size of the 112 µm window.
-        encoder: Encoder name (random initialisation unless ``weights``).
-        weights: Initial weights of the encoder (a local file).
-        epochs: Training epochs per run.
-        batch_size: Training batch.
-        lr_image: Image-side learning rate (1e-3: a randomly initialised encoder).
-        train_panel: Panel the gene encoder is trained on.
-        probe_epochs: Epochs of the MLP probe (paper: 20).
-        ablation: Also run λ1 ∈ {0, 5} × λ2 ∈ {0, 1}.
-        folds: Limit the number of outer folds (None = all).
-        seed: Seed of the initialisation, training and probes.
-    """
-
-    root: Path = Path("../shared/data/her2st")
-    sections: list[str] = field(default_factory=lambda: ["C2", "C3", "C4", "C5", "C6"])
-    out: Path = Path("her2st_out")
-    gene_list: Path | None = None
-    patch_px: int = 64
-    encoder: str = "tiny"
-    weights: str | None = None
-    epochs: int = 8
-    batch_size: int = 64
-    lr_image: float = 1e-3
-    train_panel: str = "top250"
-    probe_epochs: int = 20
-    ablation: bool = True
-    folds: int | None = None
-    seed: int = 0
 
 
 def outer_folds(patients: dict[str, str]) -> tuple[list[tuple[list[str], list[str]]], str]:
@@ -92,14 +53,16 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
     """Run the experiment; writes ``results.json`` and ``results.md`` under ``config.out``."""
     started = time.perf_counter()
     out = Path(config.out)
-    data_dir = out / "data"
+    data_dir = out / keys.COMPARISON_DATA
     if not (data_dir / keys.METADATA_DIR).exists():
         import_her2st(config.root, config.sections, data_dir, patch_px=config.patch_px)
     dataset = read_dataset(data_dir)
     ids = [s for s in dataset.ids if s in set(config.sections)]
     folds, unit = outer_folds({s: dataset[s].patient for s in ids})
     folds = folds[: config.folds] if config.folds else folds
-    init = save_initialisation(config.encoder, out / "init", config.seed, config.weights)
+    init = save_initialisation(
+        config.encoder, out / keys.COMPARISON_INIT, config.seed, config.weights
+    )
     settings = TrainConfig(
         encoder=config.encoder,
         epochs=config.epochs,
@@ -136,7 +99,7 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
                 train_ids,
                 test_ids,
                 variants,
-                out=out / "folds" / "_".join(test_ids),
+                out=out / keys.EXPERIMENT_FOLDS / "_".join(test_ids),
                 train_settings=settings,
                 panels=panels,
                 init_weights=init,
@@ -152,7 +115,7 @@ def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
         "summary": table,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_text_atomic(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
+    write_json(out / keys.RESULTS_JSON, results)
     write_text_atomic(out / keys.RESULTS_MD, her2st_markdown(results))
     return results
 

@@ -29,6 +29,7 @@ from rankbygene.features.io import (
     update_summary,
     write_features,
 )
+from rankbygene.features.settings import EXTRACT
 from rankbygene.fileio import atomic_path
 
 if TYPE_CHECKING:
@@ -36,7 +37,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["extract_features", "feature_name", "obsm_key"]
+__all__ = [
+    "check_existing_features",
+    "default_device",
+    "extract_features",
+    "feature_name",
+    "obsm_key",
+]
 
 
 class _PatchBatches(Dataset):
@@ -78,7 +85,8 @@ def obsm_key(name: str) -> str:
     return "X_" + re.sub(r"[^0-9A-Za-z_.-]+", "_", name)
 
 
-def _default_device() -> torch.device:
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -115,7 +123,7 @@ def _embed_sample(
     return feats, coords, barcodes
 
 
-def _check_existing(path: Path, encoder_name: str, source_run: str | None) -> None:
+def check_existing_features(path: Path, encoder_name: str, source_run: str | None) -> None:
     """Refuse to silently mix encoders: an existing file must come from the same one."""
     existing = read_features(path)
     if existing.encoder != encoder_name or existing.source_run != source_run:
@@ -145,10 +153,10 @@ def extract_features(
     out_dir: str | Path,
     *,
     sample_ids: Sequence[str] | None = None,
-    batch_size: int = 64,
-    num_workers: int = 0,
-    bf16: bool = False,
-    channels_last: bool = True,
+    batch_size: int = EXTRACT.batch_size,
+    num_workers: int = EXTRACT.num_workers,
+    bf16: bool = EXTRACT.bf16,
+    channels_last: bool = EXTRACT.channels_last,
     overwrite: bool = False,
     source_run: str | Path | None = None,
     write_obsm: bool = False,
@@ -184,7 +192,7 @@ def extract_features(
     samples = [ds[s] for s in ids]  # unknown ids raise, naming the known ones
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
-    dev = torch.device(device) if device is not None else _default_device()
+    dev = torch.device(device) if device is not None else default_device()
     run = str(source_run) if source_run is not None else None
     name = feature_name(encoder, source_run)
     enc_name = str(encoder.name)
@@ -195,7 +203,7 @@ def extract_features(
         path = feature_path(out_dir, sample.id)
         paths.append(path)
         if path.is_file() and not overwrite:
-            _check_existing(path, enc_name, run)
+            check_existing_features(path, enc_name, run)
             logger.info("sample %s: %s exists, skipped (use --overwrite)", sample.id, path)
         else:
             todo.append(sample)

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from rankbygene import keys
-from rankbygene.fileio import atomic_path, write_text_atomic
+from rankbygene.fileio import atomic_path, write_json
 from rankbygene.keys import FEATURES_SUMMARY
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,10 @@ __all__ = [
     "FEATURES_SUMMARY",
     "FeatureFile",
     "assert_same_spots",
+    "feature_matrix_shape",
     "feature_path",
     "list_feature_files",
+    "read_feature_matrix",
     "read_features",
     "read_summary",
     "update_summary",
@@ -180,6 +182,35 @@ def read_features(path: str | Path) -> FeatureFile:
     return FeatureFile(feats, coords, barcodes, attrs, path)
 
 
+def feature_matrix_shape(path: str | Path) -> tuple[int, int]:
+    """(n, D) of a file's ``features`` from its HDF5 header (no data read).
+
+    CLAM stores bags as (1, n, D); leading axes are folded into n.
+
+    Raises:
+        ValueError: no ``features`` dataset, or a file without any row.
+    """
+    with h5py.File(path, "r") as f:
+        if keys.FEAT_FEATURES not in f:
+            raise ValueError(f"{path} has no '{keys.FEAT_FEATURES}' dataset: not a feature file.")
+        shape = tuple(f[keys.FEAT_FEATURES].shape)
+    n = int(np.prod(shape[:-1])) if len(shape) >= 2 else 0
+    if n == 0:
+        raise ValueError(f"{path}: features of shape {shape}: no patches in this file.")
+    return n, int(shape[-1])
+
+
+def read_feature_matrix(path: str | Path) -> np.ndarray:
+    """Only the ``features`` of a file, as (n, D) float32 (one contiguous read).
+
+    Shape:
+        returns (n, D); a CLAM (1, n, D) bag is reshaped.
+    """
+    with h5py.File(path, "r") as f:
+        feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
+    return feats.reshape(-1, feats.shape[-1])
+
+
 def read_summary(features_dir: str | Path) -> dict[str, Any]:
     """Read ``features.json`` of a features directory ({} if absent)."""
     path = Path(features_dir) / FEATURES_SUMMARY
@@ -213,8 +244,7 @@ def update_summary(
     merged = dict(summary.get("samples", {}))
     merged.update(samples)
     summary["samples"] = dict(sorted(merged.items()))
-    text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
-    return write_text_atomic(root / FEATURES_SUMMARY, text)
+    return write_json(root / FEATURES_SUMMARY, summary, sort_keys=True)
 
 
 def assert_same_spots(

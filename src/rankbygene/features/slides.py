@@ -30,8 +30,9 @@ from rankbygene.data.wsi import (
     tile_grid,
     tissue_mask,
 )
-from rankbygene.features.extract import _check_existing, _default_device, feature_name
+from rankbygene.features.extract import check_existing_features, default_device, feature_name
 from rankbygene.features.io import feature_path, update_summary, write_features
+from rankbygene.features.settings import EXTRACT, TILING
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,9 @@ def extract_slide_features(
     out_dir: str | Path,
     *,
     mpp: float | None = None,
-    patch_um: float = 128.0,
-    min_tissue: float = 0.5,
-    batch_size: int = 64,
+    patch_um: float = TILING.patch_um,
+    min_tissue: float = TILING.min_tissue,
+    batch_size: int = EXTRACT.batch_size,
     overwrite: bool = False,
     source_run: str | Path | None = None,
     device: str | torch.device | None = None,
@@ -137,7 +138,7 @@ def extract_slide_features(
         raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
     if not 0 <= min_tissue <= 1:
         raise ValueError(f"min_tissue must be within [0, 1]; got {min_tissue}.")
-    dev = torch.device(device) if device is not None else _default_device()
+    dev = torch.device(device) if device is not None else default_device()
     run = str(source_run) if source_run is not None else None
     enc_name = str(encoder.name)
     transform = encoder.transform.to_dict()
@@ -149,7 +150,7 @@ def extract_slide_features(
         target = feature_path(out_dir, sid)
         outputs.append(target)
         if target.is_file() and not overwrite:
-            _check_existing(target, enc_name, run)
+            check_existing_features(target, enc_name, run)
             logger.info("slide %s: %s exists, skipped (use --overwrite)", sid, target)
             continue
         pixel_um = mpp if mpp is not None else slide_mpp(path)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rankbygene.losses._checks import check_pair, check_temperature
+from rankbygene.losses.checks import check_pair, check_temperature
 from rankbygene.losses.info_nce import info_nce_loss
 
 DistillKind = Literal["mse", "cosine", "infonce"]

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rankbygene.losses._checks import check_pair, check_temperature
+from rankbygene.losses.checks import check_pair, check_temperature
 
 
 def info_nce_loss(

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from rankbygene.losses._checks import check_temperature
+from rankbygene.losses.checks import check_temperature
 from rankbygene.losses.distillation import DISTILL_KINDS, DistillKind, distillation_loss
 from rankbygene.losses.info_nce import info_nce_loss
 from rankbygene.losses.ranking import (

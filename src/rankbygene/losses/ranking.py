@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rankbygene.losses._checks import check_pair
+from rankbygene.losses.checks import check_pair
 
 Triplets = Literal["sampled", "all"]
 RankingVariant = Literal["paper", "reference-code"]

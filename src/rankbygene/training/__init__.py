@@ -1,6 +1,18 @@
-"""Lightning training of gene-guided image encoders (METHOD.md §2–4)."""
+"""Lightning training of gene-guided image encoders (docs/method.md §2–4).
 
-from rankbygene.training.config import TrainConfig
-from rankbygene.training.run import load_run_encoder, load_run_heads, resolve_config, train
+``TrainConfig`` is the run's settings, ``train`` runs it, ``load_run`` opens a finished
+run directory (:mod:`rankbygene.training.artifacts`).
+"""
 
-__all__ = ["TrainConfig", "load_run_encoder", "load_run_heads", "resolve_config", "train"]
+from rankbygene.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "TrainConfig": "rankbygene.training.config",
+        "TrainedRun": "rankbygene.training.artifacts",
+        "load_run": "rankbygene.training.artifacts",
+        "resolve_config": "rankbygene.training.run",
+        "train": "rankbygene.training.run",
+    },
+)

@@ -9,11 +9,13 @@ follow the paper (METHOD.md §4); a method may override a few of them (BLEEP use
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from rankbygene.configs import config_from_mapping, load_config
 
 Precision = Literal["32", "32-true", "bf16-mixed", "16-mixed"]
 
@@ -25,7 +27,8 @@ class TrainConfig:
     Attributes:
         data: Dataset directory in the HEST-1k layout.
         out: Run directory to create (config, checkpoints, metrics, encoder).
-        method: ``rankbygene``, ``hest-ft`` or ``bleep``.
+        method: a registered method (``rankbygene``, ``hest-ft``, ``bleep``, ``stnet``,
+            ``histogene``; see ``rankbygene.methods``).
         encoder: Encoder registry name (``tiny``, ``uni``, ``resnet50-trunc``, a timm name...).
         weights: Local weights file for the encoder (or ``hub``); None = random init.
         train_samples: Sample ids used for training (None = every sample).
@@ -120,22 +123,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a dict, refusing unknown keys (a typo must not be silently ignored)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"Unknown training config key(s) {unknown}; valid keys are {sorted(known)}."
-            )
-        return cls(**values)
+        return config_from_mapping(cls, values, "training config")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Read a YAML file written by :meth:`to_yaml` or by hand."""
-        with open(path) as handle:
-            values = yaml.safe_load(handle) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{path}: a training config must be a YAML mapping.")
-        return cls.from_dict(values)
+        return load_config(cls, path)
 
     def to_yaml(self, path: str | Path) -> None:
         """Write the config as YAML."""

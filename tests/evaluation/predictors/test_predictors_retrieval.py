@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rankbygene.evaluation import retrieval_predict
+from rankbygene.evaluation.predictors.retrieval import retrieval_predict
 
 
 def _orthonormal_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,19 +1,13 @@
-"""Gene-expression probes on frozen features: the paper's MLP and HEST's PCA + Ridge.
+"""The paper's MLP probe on frozen features, cross-fitted over k folds of the training spots.
 
-MLP probe (METHOD.md §5): in → 1024 → 1024 → G with ReLU and dropout 0.1 (the
-paper does not give the dropout rate; 0.1 is our choice), Adam lr 1e-4, 20
-epochs, MSE, batch 64. The training spots are split into k folds; on each fold
-the model is trained on the other k−1 folds and the epoch with the lowest
-validation MSE is kept. Inputs are standardised with the statistics of the
-fold's training part only. Training is plain torch on in-memory tensors with
-minibatches drawn by index permutation (no DataLoader: features are small).
-
-Ridge probe (HEST-Benchmark): StandardScaler → PCA(256, capped by the number of
-training spots and the feature dim) → Ridge with HEST's alpha
-``100 / (n_components · n_genes)`` and solver ``lsqr``. HEST fits without an
-intercept; as the PCA scores are centred this leaves the coefficients (hence the
-PCC) unchanged but shifts predictions off the mean, so we fit an intercept by
-default (``fit_intercept=False`` reproduces HEST exactly).
+Architecture in → 1024 → 1024 → G with ReLU and dropout 0.1 (the paper does not give
+the dropout rate; 0.1 is our choice), Adam lr 1e-4, 20 epochs, MSE, batch 64. The
+training spots are split into k folds; on each fold the model is trained on the other
+k−1 folds and the epoch with the lowest validation MSE is kept; the k kept models are
+the predictor's members (their mean is the ensemble prediction). Inputs are
+standardised with the statistics of the fold's training part only. Training is plain
+torch on in-memory tensors with minibatches drawn by index permutation (no DataLoader:
+features are small).
 """
 
 from __future__ import annotations
@@ -21,88 +15,29 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold, KFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 from tqdm.auto import tqdm
+
+from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.settings import FoldUnit, MLPProbeConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "MLPProbe",
-    "MLPProbeConfig",
-    "RidgeProbeConfig",
+    "MLPProbePredictor",
     "build_mlp",
     "cross_fit_mlp",
-    "fit_ridge_probe",
     "make_folds",
     "select_best_epoch",
     "train_mlp_probe",
 ]
-
-FoldUnit = Literal["spots", "samples"]
-
-
-@dataclass
-class MLPProbeConfig:
-    """The paper's MLP probe and its k-fold protocol.
-
-    Attributes:
-        hidden_dims: widths of the hidden layers (paper: 1024, 1024).
-        dropout: dropout after each hidden ReLU (our choice; the paper is silent).
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        epochs: training epochs per fold.
-        batch_size: minibatch size.
-        folds: number of folds over the training set.
-        fold_unit: ``"spots"`` (the paper: spots of all training samples pooled)
-            or ``"samples"`` (whole samples per fold; needs >= ``folds`` samples).
-        standardize_inputs: z-score features with the fold's training statistics.
-        init_bias_to_mean: initialise the output bias at the training targets' mean
-            (our choice; the paper is silent).
-        seed: seeds fold assignment, initialisation and minibatch order.
-    """
-
-    hidden_dims: tuple[int, ...] = (1024, 1024)
-    dropout: float = 0.1
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    epochs: int = 20
-    batch_size: int = 64
-    folds: int = 5
-    fold_unit: FoldUnit = "spots"
-    standardize_inputs: bool = True
-    init_bias_to_mean: bool = True
-    seed: int = 0
-
-
-@dataclass
-class RidgeProbeConfig:
-    """HEST-Benchmark's linear probe.
-
-    Attributes:
-        pca_dim: PCA components (capped at min(n_train, D)).
-        alpha: ridge penalty; None uses HEST's ``100 / (n_components · n_genes)``.
-        fit_intercept: fit an intercept (HEST: False; see the module docstring).
-        solver: sklearn Ridge solver (HEST: ``"lsqr"``).
-        max_iter: iterations of the iterative solver.
-        seed: random state passed to PCA and Ridge.
-    """
-
-    pca_dim: int = 256
-    alpha: float | None = None
-    fit_intercept: bool = True
-    solver: str = "lsqr"
-    max_iter: int = 1000
-    seed: int = 0
 
 
 def build_mlp(in_dim: int, out_dim: int, hidden_dims: Sequence[int], dropout: float) -> nn.Module:
@@ -357,38 +292,33 @@ def cross_fit_mlp(
     return probes
 
 
-def fit_ridge_probe(X: np.ndarray, Y: np.ndarray, config: RidgeProbeConfig) -> Pipeline:
-    """Fit HEST's StandardScaler → PCA → Ridge probe.
+class MLPProbePredictor(Predictor):
+    """The k fold models of :func:`cross_fit_mlp` as one predictor (one member per fold)."""
 
-    Args:
-        X: training features.
-        Y: training targets.
-        config: probe settings.
+    name = "mlp"
 
-    Returns:
-        The fitted sklearn pipeline (``.predict(X_test)`` gives (M, G)).
+    def __init__(self, config: MLPProbeConfig | None = None) -> None:
+        self.config = config or MLPProbeConfig()
+        self.probes: list[MLPProbe] = []
 
-    Shape:
-        X: (N, D); Y: (N, G).
-    """
-    n_components = int(min(config.pca_dim, X.shape[0], X.shape[1]))
-    alpha = config.alpha if config.alpha is not None else 100.0 / (n_components * Y.shape[1])
-    pipe = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("pca", PCA(n_components=n_components, random_state=config.seed)),
-            (
-                "ridge",
-                Ridge(
-                    alpha=alpha,
-                    solver=config.solver,
-                    fit_intercept=config.fit_intercept,
-                    max_iter=config.max_iter,
-                    random_state=config.seed,
-                ),
-            ),
+    def fit(self, train: SpotSet, genes: list[str]) -> None:
+        features = train.require_features(self.name)
+        self.probes = cross_fit_mlp(features, train.targets, self.config, groups=train.sample_ids)
+
+    def predict(self, spots: SpotSet) -> list[np.ndarray]:
+        features = spots.require_features(self.name)
+        return [probe.predict(features) for probe in self.probes]
+
+    def settings(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def members(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "fold": i,
+                "best_epoch": p.best_epoch,
+                "val_mse": p.best_val_loss,
+                "val_curve": p.val_losses,
+            }
+            for i, p in enumerate(self.probes)
         ]
-    )
-    pipe.fit(np.asarray(X, dtype=np.float32), np.asarray(Y, dtype=np.float32))
-    logger.info("ridge probe: PCA %d components, alpha %.3g", n_components, alpha)
-    return pipe

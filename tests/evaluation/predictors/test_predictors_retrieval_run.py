@@ -1,4 +1,4 @@
-"""Retrieval-based prediction from a trained BLEEP run: API, outputs, CLI and errors."""
+"""BLEEP retrieval from a trained run, on the run's panel: API, outputs, CLI and errors."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from typer.testing import CliRunner
 from rankbygene import keys
 from rankbygene.cli.main import app
 from rankbygene.data import make_synthetic_dataset, preprocess_expression
-from rankbygene.evaluation import GeneEvalConfig, evaluate_retrieval, run_retrieval_evaluation
-from rankbygene.features.extract import extract_features
-from rankbygene.training import TrainConfig, load_run_encoder, train
+from rankbygene.evaluation import GeneEvalConfig, evaluate_genes, run_gene_evaluation
+from rankbygene.features import extract_run_features
+from rankbygene.training import TrainConfig, load_run, train
 
 TRAIN, TEST = ["SYN00", "SYN01"], ["SYN02"]
-CFG = GeneEvalConfig(panel="top12")
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +43,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, P
         )
     )
     feats = root / "feats"
-    extract_features(ds, load_run_encoder(run), feats)
+    extract_run_features(run, ds, feats)
     return Path(ds.root), run, feats, root
+
+
+def _config(run: Path, k: int = 50, weighting: str = "mean") -> GeneEvalConfig:
+    return GeneEvalConfig(
+        probe="retrieval", run=str(run), retrieval={"k": k, "weighting": weighting}
+    )
 
 
 def _reference(data: Path, genes: list[str], ids: list[str]) -> np.ndarray:
@@ -54,52 +59,31 @@ def _reference(data: Path, genes: list[str], ids: list[str]) -> np.ndarray:
 
     ds = read_dataset(data)
     return np.concatenate(
-        [
-            preprocess_expression(
-                ds[s].read_adata(), genes, target_sum=CFG.target_sum, smooth=CFG.smooth
-            )
-            for s in ids
-        ]
+        [preprocess_expression(ds[s].read_adata(), genes, target_sum=1e4, smooth=True) for s in ids]
     )
 
 
 def test_results_outputs_and_convex_predictions(setup) -> None:
     data, run, feats, root = setup
     out = root / "eval"
-    res = evaluate_retrieval(data, run, feats, TRAIN, TEST, config=CFG, k=10, out=out)
-    for key in (
-        "panel",
-        "genes",
-        "summary",
-        "per_sample",
-        "pooled",
-        "probe",
-        "k",
-        "train_samples",
-        "test_samples",
-        "features",
-        "split_unit",
-    ):
-        assert key in res, key
-    assert (res["probe"], res["k"], res["panel"], len(res["genes"])) == (
-        "retrieval",
-        10,
-        "top12",
-        12,
-    )
+    res = evaluate_genes(data, feats, TRAIN, TEST, config=_config(run, k=10), out=out)
+    block = res["probes"]["retrieval"]
+    assert (res["probe"], block["config"]["k"], block["folds"][0]["k"]) == ("retrieval", 10, 10)
+    # scored on the run's own panel (its genes.txt), whatever the panel spec
+    assert res["genes"] == load_run(run).genes and len(res["genes"]) == 20
     assert (res["train_samples"], res["test_samples"]) == (TRAIN, TEST)
     assert res["n_train_spots"] == 128 and res["n_test_spots"] == 64
     for metric in ("pcc", "mse", "mae"):
         assert set(res["summary"][metric]) >= {"mean", "std"}
     assert np.isfinite(res["summary"]["mse"]["mean"])
-    assert res["features"]["dim"] == load_run_encoder(run).embed_dim
+    assert res["features"]["dim"] == load_run(run).encoder().embed_dim
 
     assert json.loads((out / keys.RESULTS_JSON).read_text())["probe"] == "retrieval"
     assert "| retrieval |" in (out / keys.RESULTS_MD).read_text()
     pred = ad.read_h5ad(out / keys.PREDICTIONS_DIR / f"SYN02{keys.ST_SUFFIX}")
     assert list(pred.var_names) == res["genes"]
     predicted = pred.layers[keys.LAYER_PREDICTED]
-    assert predicted.shape == (64, 12)
+    assert predicted.shape == (64, 20)
     np.testing.assert_array_equal(predicted, pred.layers[f"{keys.LAYER_PREDICTED}_retrieval"])
     # A convex combination of reference rows lies inside their per-gene range.
     ref = _reference(data, res["genes"], TRAIN)
@@ -108,7 +92,7 @@ def test_results_outputs_and_convex_predictions(setup) -> None:
 
 def test_k_covering_all_references_predicts_their_mean(setup) -> None:
     data, run, feats, _ = setup
-    ev = run_retrieval_evaluation(data, run, feats, TRAIN, TEST, CFG, k=10_000, weighting="mean")
+    ev = run_gene_evaluation(data, feats, TRAIN, TEST, _config(run, k=10_000))
     pred = ev.predictions["retrieval"]["SYN02"]
     ref = _reference(data, ev.results["genes"], TRAIN)
     np.testing.assert_allclose(pred, np.broadcast_to(ref.mean(0), pred.shape), atol=1e-5)
@@ -119,12 +103,12 @@ def test_cli_summary_is_spread_across_test_samples(setup) -> None:
     out = root / "eval_cli"
     args = ["evaluate", "genes", "--data", str(data), "--features", str(feats)]
     args += ["--train-samples", "SYN00", "--test-samples", "SYN01,SYN02", "--out", str(out)]
-    args += ["--panel", "top12", "--probe", "retrieval", "--run", str(run), "--k", "5"]
+    args += ["--probe", "retrieval", "--run", str(run), "--k", "5"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    assert "retrieval probe" in r.output
+    assert "(retrieval, 20 genes)" in r.output
     res = json.loads((out / keys.RESULTS_JSON).read_text())
-    assert res["k"] == 5 and res["config"]["retrieval"]["k"] == 5
+    assert res["config"]["retrieval"]["k"] == 5 and res["folds"][0]["k"] == 5
     per = [res["per_sample"][s]["pcc"]["mean"] for s in ("SYN01", "SYN02")]
     assert res["summary"]["pcc"]["n"] == 2
     assert res["summary"]["pcc"]["mean"] == pytest.approx(np.mean(per))
@@ -136,9 +120,9 @@ def test_cli_refuses_retrieval_without_run_and_run_without_retrieval(setup) -> N
     base = ["evaluate", "genes", "--data", str(data), "--features", str(feats)]
     base += ["--train-samples", "SYN00", "--test-samples", "SYN02", "--out", str(root / "x")]
     r = CliRunner().invoke(app, [*base, "--probe", "retrieval"])
-    assert r.exit_code == 1 and "--run" in r.output
+    assert r.exit_code == 2 and "error: --probe retrieval" in r.output and "--run" in r.output
     r = CliRunner().invoke(app, [*base, "--probe", "ridge", "--run", str(run)])
-    assert r.exit_code == 1 and "only with --probe retrieval" in r.output
+    assert r.exit_code == 2 and "scored only with probe head or retrieval" in r.output
 
 
 def test_missing_run_panel_genes_are_named(setup) -> None:
@@ -150,6 +134,6 @@ def test_missing_run_panel_genes_are_named(setup) -> None:
     adata = ad.read_h5ad(path)
     adata[:, ~adata.var_names.isin(lost)].copy().write_h5ad(path)
     with pytest.raises(ValueError, match="SYN00") as err:
-        evaluate_retrieval(data2, run, feats, TRAIN, TEST, config=CFG)
+        evaluate_genes(data2, feats, TRAIN, TEST, config=_config(run))
     assert all(g in str(err.value) for g in lost)
     assert "SYN01" not in str(err.value)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rankbygene.evaluation import (
-    MLPProbeConfig,
-    RidgeProbeConfig,
+from rankbygene.evaluation.metrics import gene_metrics
+from rankbygene.evaluation.predictors.mlp import (
     cross_fit_mlp,
-    fit_ridge_probe,
-    gene_metrics,
     make_folds,
     select_best_epoch,
     train_mlp_probe,
 )
+from rankbygene.evaluation.predictors.ridge import fit_ridge_probe
+from rankbygene.evaluation.predictors.settings import MLPProbeConfig, RidgeProbeConfig
 
 
 def _linear_data(n: int = 400, d: int = 12, g: int = 6, seed: int = 0):

@@ -8,9 +8,10 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pytest
+import yaml
 
 from rankbygene import keys
-from rankbygene.data import make_synthetic_dataset
+from rankbygene.data import make_synthetic_dataset, select_panel
 from rankbygene.evaluation import GeneEvalConfig, MLPProbeConfig, evaluate_genes
 from rankbygene.features import feature_path, write_features
 
@@ -69,11 +70,18 @@ def test_results_keys_and_outputs(setup) -> None:
     ):
         assert key in res
     assert res["panel"] == "top12" and len(res["genes"]) == 12
+    # a probe's panel is chosen on the training samples only, and the results say so
+    on_train = select_panel([ds[s].read_adata() for s in ("SYN00", "SYN01")], "top12")
+    assert res["genes"] == on_train.genes
+    assert res["panel_source"] == "top12, selected on the training samples SYN00, SYN01"
     assert set(res["summary"]) == {"pcc", "mse", "mae"}
     assert set(res["summary"]["pcc"]) >= {"mean", "std"}
     assert res["primary_probe"] == "mlp" and set(res["probes"]) == {"mlp", "ridge"}
     assert res["summary"] == res["probes"]["mlp"]["summary"]
     assert len(res["folds"]) == 2 and len(res["probes"]["ridge"]["folds"]) == 1
+    # ridge is one model: its ± is across test samples (one here, so 0)
+    assert res["probes"]["ridge"]["summary_spread"] == "test samples"
+    assert res["probes"]["mlp"]["summary_spread"] == "fold models"
     assert res["probes"]["ridge"]["summary"]["pcc"]["std"] == 0.0
     assert res["features"]["encoder"] == "colour" and res["features"]["source_run"] is None
     assert res["n_train_spots"] == 120 and res["n_test_spots"] == 60
@@ -84,7 +92,7 @@ def test_results_keys_and_outputs(setup) -> None:
     on_disk = json.loads((out / keys.RESULTS_JSON).read_text())
     assert on_disk["genes"] == res["genes"]
     assert "| mlp |" in (out / keys.RESULTS_MD).read_text()
-    assert (out / keys.RUN_CONFIG).is_file()
+    assert GeneEvalConfig.from_dict(yaml.safe_load((out / keys.EVAL_CONFIG).read_text())) == cfg
 
     pa = ad.read_h5ad(out / keys.PREDICTIONS_DIR / f"SYN02{keys.ST_SUFFIX}")
     assert list(pa.var_names) == res["genes"]
@@ -150,5 +158,9 @@ def test_config_round_trip() -> None:
     cfg = GeneEvalConfig(panel="hvg50", probe="both", mlp=FAST_MLP)
     back = GeneEvalConfig.from_dict(cfg.to_dict())
     assert back == cfg
-    with pytest.raises(ValueError, match="probe must be"):
-        GeneEvalConfig(probe="svm")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unknown probe 'svm'; choose one of mlp, ridge"):
+        GeneEvalConfig(probe="svm")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
+        GeneEvalConfig.from_dict({"mlp": {"epoch": 3}})
+    with pytest.raises(ValueError, match="scored only with probe head or retrieval"):
+        GeneEvalConfig(run="runs/x")

@@ -23,13 +23,12 @@ from rankbygene.evaluation.mil import (
     survival_nll_loss,
 )
 from rankbygene.evaluation.slides import (
-    PREDICTIONS_CSV,
-    SlideBags,
     SlideEvalConfig,
     evaluate_slides,
     read_slide_labels,
     slide_folds,
 )
+from rankbygene.features.bags import SlideBags
 
 DIM = 8
 FAST = {"epochs": 15, "lr": 5e-3, "optimizer": "adam", "hidden": 32, "attention_dim": 16}
@@ -201,7 +200,7 @@ def test_task_defaults_are_the_papers_settings():
     assert (surv.optimizer, surv.lr, surv.epochs, surv.n_bins) == ("sgd", 2e-4, 20, 4)
     with pytest.raises(ValueError, match="Unknown slide task"):
         SlideEvalConfig(task="grading").resolved()
-    with pytest.raises(ValueError, match="Unknown slide-evaluation setting"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]; valid keys"):
         SlideEvalConfig.from_dict({"epoch": 3})
 
 
@@ -227,7 +226,7 @@ def test_bags_read_on_access_equal_the_in_memory_ones(tmp_path):
     assert memory[3].shape == (5, DIM)
     with h5py.File(feats_dir / "S004.h5", "w") as f:
         f["features"] = np.zeros((0, DIM), np.float32)
-    with pytest.raises(ValueError, match="no patches in this slide"):
+    with pytest.raises(ValueError, match=r"shape \(0, 8\): no patches in this file"):
         SlideBags(feats_dir, np.array(["S004"]))
 
 
@@ -248,7 +247,7 @@ def test_classification_finds_the_few_informative_instances(tmp_path):
     written = json.loads((tmp_path / "eval" / keys.RESULTS_JSON).read_text())
     assert written["summary"] == res["summary"]
     assert "AUC" in (tmp_path / "eval" / keys.RESULTS_MD).read_text()
-    preds = pd.read_csv(tmp_path / "eval" / PREDICTIONS_CSV)
+    preds = pd.read_csv(tmp_path / "eval" / keys.SLIDE_PREDICTIONS_CSV)
     assert sorted(preds["slide_id"]) == _slide_ids(40)  # each slide predicted once
     np.testing.assert_allclose(preds[["prob_normal", "prob_tumour"]].sum(1), 1.0, rtol=1e-5)
     again = evaluate_slides(feats_dir, path, cfg)
@@ -291,4 +290,24 @@ def test_cli_runs_and_reports_bad_input(tmp_path):
     config = json.loads((tmp_path / "eval" / keys.RESULTS_JSON).read_text())["config"]
     assert (config["epochs"], config["folds"], config["optimizer"]) == (2, 2, "adam")
     bad = runner.invoke(app, [*args, "--out", str(tmp_path / "bad")])
-    assert bad.exit_code == 1 and "--label-column" in bad.output
+    assert bad.exit_code == 2 and "error:" in bad.output and "--label-column" in bad.output
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def test_an_undefined_auc_is_written_as_strict_json_null(tmp_path):
+    """A test fold without a positive slide has no AUC; results.json must still be strict
+    JSON (no NaN token), with null where the score is undefined."""
+    feats_dir, _ = _bags(tmp_path, 8)
+    path = tmp_path / "labels.csv"
+    labels = ["pos"] + ["neg"] * 7  # one positive slide: the other fold has none
+    pd.DataFrame({"slide_id": _slide_ids(8), "label": labels}).to_csv(path, index=False)
+    cfg = SlideEvalConfig(folds=2, **{**FAST, "epochs": 1})
+    res = evaluate_slides(feats_dir, path, cfg, out=tmp_path / "eval")
+    text = (tmp_path / "eval" / keys.RESULTS_JSON).read_text()
+    written = json.loads(text, parse_constant=_refuse_constant)
+    aucs = [fold["auc"] for fold in written["folds"]]
+    assert None in aucs and res["folds"][aucs.index(None)]["auc"] is None
+    assert written["summary"]["auc"]["n"] == sum(a is not None for a in aucs)

@@ -1,4 +1,4 @@
-"""Slide-level evaluation of features: ABMIL classification (AUC) and survival (C-index).
+"""Cross-validated slide classification (AUC) and survival (C-index) with gated ABMIL.
 
 Input: a directory of per-slide feature files in the CLAM/TRIDENT layout
 (``FEATS/{slide_id}.h5`` with a ``features`` (n_patches × D) dataset, as written by
@@ -10,7 +10,7 @@ CLAM, TRIDENT or ``rankbygene extract``) and a CSV of slide labels:
 - survival: ``time`` and ``event`` (1 = observed), or MCAT's ``survival_months`` and
   ``censorship`` (1 = censored).
 
-Protocol (METHOD.md §5): k-fold cross-validation grouped by case and stratified by
+Protocol (docs/method.md §5): k-fold cross-validation grouped by case and stratified by
 label (classification) or event (survival); gated-attention ABMIL trained per fold
 (classification: Adam 1e-4, 200 epochs, cross-entropy; survival: SGD 2e-4, 20 epochs,
 4 bins at quartiles of the training fold's uncensored times, discrete-time NLL);
@@ -19,14 +19,12 @@ test-fold AUC or C-index, mean ± std over folds.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
@@ -36,6 +34,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from rankbygene import keys
+from rankbygene.configs import override
 from rankbygene.evaluation.metrics import mean_std
 from rankbygene.evaluation.mil import (
     GatedAttentionMIL,
@@ -45,225 +44,16 @@ from rankbygene.evaluation.mil import (
     survival_bin_edges,
     survival_nll_loss,
 )
-from rankbygene.features.io import list_feature_files, read_summary
-from rankbygene.fileio import write_text_atomic
+from rankbygene.evaluation.slides.config import SlideEvalConfig
+from rankbygene.evaluation.slides.labels import SlideLabels, read_slide_labels
+from rankbygene.features.bags import SlideBags
+from rankbygene.features.io import read_summary
+from rankbygene.fileio import json_safe, write_json, write_text_atomic
+from rankbygene.text import format_mean_std
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "SlideBags",
-    "SlideEvalConfig",
-    "SlideLabels",
-    "evaluate_slides",
-    "read_slide_labels",
-    "slide_folds",
-]
-
-Task = Literal["classification", "survival"]
-TASKS: tuple[str, ...] = ("classification", "survival")
-PREDICTIONS_CSV = "predictions.csv"
-
-# Paper settings per task (METHOD.md §5): optimiser, learning rate, epochs.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "classification": {"optimizer": "adam", "lr": 1e-4, "epochs": 200},
-    "survival": {"optimizer": "sgd", "lr": 2e-4, "epochs": 20},
-}
-
-
-@dataclass(frozen=True)
-class SlideEvalConfig:
-    """Settings of one slide-level evaluation; None fields take the task's paper default.
-
-    Attributes:
-        task: ``classification`` or ``survival``.
-        folds: cross-validation folds (grouped by case).
-        epochs, lr, optimizer (``adam`` | ``sgd``): training of the ABMIL per fold.
-        weight_decay: L2 weight decay (CLAM/MCAT: 1e-5).
-        grad_accum: slides whose gradients are accumulated per optimiser step
-            (bags differ in size, so each step sees one slide; MCAT accumulates 32).
-        n_bins: survival time bins.
-        alpha: weight of the uncensored-only survival term (MCAT's ``alpha_surv``).
-        hidden, attention_dim, dropout: ABMIL widths and dropout.
-        seed: fold shuffling and initialisation seed.
-    """
-
-    task: str = "classification"
-    folds: int = 5
-    epochs: int | None = None
-    lr: float | None = None
-    optimizer: str | None = None
-    weight_decay: float = 1e-5
-    grad_accum: int = 1
-    n_bins: int = 4
-    alpha: float = 0.0
-    hidden: int = 512
-    attention_dim: int = 256
-    dropout: float = 0.25
-    seed: int = 0
-
-    def resolved(self) -> SlideEvalConfig:
-        """Fill the task's defaults into unset fields and validate."""
-        if self.task not in TASKS:
-            raise ValueError(f"Unknown slide task {self.task!r}; choose one of {', '.join(TASKS)}.")
-        values = {k: v for k, v in TASK_DEFAULTS[self.task].items() if getattr(self, k) is None}
-        cfg = replace(self, **values)
-        if cfg.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {cfg.optimizer!r}.")
-        if cfg.folds < 2:
-            raise ValueError(f"folds must be >= 2, got {cfg.folds}.")
-        if cfg.epochs < 1 or cfg.grad_accum < 1:
-            raise ValueError("epochs and grad_accum must be >= 1.")
-        return cfg
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SlideEvalConfig:
-        """Build from a mapping (e.g. YAML), refusing unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown slide-evaluation setting(s): {', '.join(unknown)}.")
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class SlideLabels:
-    """Labels of S slides, aligned by row.
-
-    Attributes:
-        slide_ids: (S,) feature file stems.
-        case_ids: (S,) patient / case of each slide.
-        labels: (S,) integer class codes (classification) or None.
-        classes: class names, index = code (classification) or [].
-        times: (S,) follow-up times (survival) or None.
-        events: (S,) 1 observed / 0 censored (survival) or None.
-    """
-
-    slide_ids: np.ndarray
-    case_ids: np.ndarray
-    labels: np.ndarray | None = None
-    classes: list[str] | None = None
-    times: np.ndarray | None = None
-    events: np.ndarray | None = None
-
-    def strata(self) -> np.ndarray:
-        """What folds are stratified on: the class, or whether the event was observed."""
-        return self.labels if self.labels is not None else self.events
-
-
-def read_slide_labels(path: str | Path, task: str, label_column: str = "label") -> SlideLabels:
-    """Read and validate a slide label CSV (see the module docstring for columns)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No label file {path}.")
-    table = pd.read_csv(path)
-    if "slide_id" not in table:
-        raise ValueError(f"{path}: no 'slide_id' column (columns: {', '.join(table.columns)}).")
-    table["slide_id"] = table["slide_id"].astype(str)
-    dup = table["slide_id"][table["slide_id"].duplicated()].unique()
-    if dup.size:
-        raise ValueError(f"{path}: duplicate slide_id(s) {', '.join(dup[:5])}; one row per slide.")
-    slides = table["slide_id"].to_numpy()
-    cases = table["case_id"].astype(str).to_numpy() if "case_id" in table else slides.copy()
-    if task == "classification":
-        if label_column not in table:
-            raise ValueError(
-                f"{path}: no label column {label_column!r} (columns: "
-                f"{', '.join(table.columns)}); pass --label-column."
-            )
-        column = table[label_column]
-        if column.isna().any():
-            raise ValueError(f"{path}: {int(column.isna().sum())} slide(s) without a label.")
-        codes, classes = pd.factorize(column.astype(str), sort=True)
-        if len(classes) < 2:
-            raise ValueError(f"{path}: column {label_column!r} has one class only ({classes[0]}).")
-        return SlideLabels(slides, cases, labels=codes, classes=[str(c) for c in classes])
-    if task == "survival":
-        if {"time", "event"} <= set(table):
-            times, events = table["time"].to_numpy(float), table["event"].to_numpy()
-        elif {"survival_months", "censorship"} <= set(table):
-            times = table["survival_months"].to_numpy(float)
-            events = 1 - table["censorship"].to_numpy()
-        else:
-            raise ValueError(
-                f"{path}: survival needs columns 'time' and 'event' (1 = observed), or MCAT's "
-                f"'survival_months' and 'censorship' (columns: {', '.join(table.columns)})."
-            )
-        if not np.isfinite(times).all() or (times < 0).any():
-            raise ValueError(f"{path}: survival times must be finite and >= 0.")
-        if not np.isin(events, (0, 1)).all():
-            raise ValueError(f"{path}: event/censorship values must be 0 or 1.")
-        return SlideLabels(slides, cases, times=times, events=events.astype(np.int64))
-    raise ValueError(f"Unknown slide task {task!r}; choose one of {', '.join(TASKS)}.")
-
-
-class SlideBags:
-    """Per-slide feature bags of a features directory, in memory or read on access.
-
-    Shapes and dtypes are checked up front from the HDF5 headers (no data read). The
-    bags are then kept in memory when they fit in ``memory_limit_gb`` (each is read
-    once), else read from disk on every access (one contiguous read per slide), so a
-    TCGA-scale set of UNI features (tens of GB) still trains.
-
-    Args:
-        features_dir: directory of ``{slide_id}.h5`` files with a ``features`` dataset.
-        slide_ids: the slides to load, in order.
-        memory_limit_gb: keep everything in memory below this total size.
-    """
-
-    def __init__(
-        self, features_dir: str | Path, slide_ids: np.ndarray, memory_limit_gb: float = 4.0
-    ) -> None:
-        files = list_feature_files(features_dir)
-        missing = [s for s in slide_ids if s not in files]
-        if missing:
-            raise FileNotFoundError(
-                f"{len(missing)} labelled slide(s) have no feature file in {features_dir} "
-                f"(e.g. {', '.join(missing[:5])}). Extract their features first or drop "
-                "their rows from the label file."
-            )
-        self.paths = [files[s] for s in slide_ids]
-        shapes = [self._shape(path) for path in self.paths]
-        dims = {shape[-1] for shape in shapes}
-        if len(dims) > 1:
-            raise ValueError(f"Feature files in {features_dir} disagree on D: {sorted(dims)}.")
-        self.dim = dims.pop()
-        total_gb = sum(int(np.prod(shape)) for shape in shapes) * 4 / 1e9
-        self._cache: list[Tensor] | None = None
-        if total_gb <= memory_limit_gb:
-            self._cache = [
-                self._read(p) for p in tqdm(self.paths, desc="Reading bags", leave=False)
-            ]
-        else:
-            logger.info("%.1f GB of features: reading each bag from disk when used", total_gb)
-
-    @staticmethod
-    def _shape(path: Path) -> tuple[int, ...]:
-        """The ``features`` shape from the file header; refuses files without patches."""
-        with h5py.File(path, "r") as f:
-            if keys.FEAT_FEATURES not in f:
-                raise ValueError(f"{path} has no '{keys.FEAT_FEATURES}' dataset.")
-            shape = tuple(f[keys.FEAT_FEATURES].shape)
-        if len(shape) < 2 or int(np.prod(shape[:-1])) == 0:
-            raise ValueError(f"{path}: features of shape {shape}: no patches in this slide.")
-        return shape
-
-    @staticmethod
-    def _read(path: Path) -> Tensor:
-        """(n, D) float32 bag; CLAM may store (1, n, D)."""
-        with h5py.File(path, "r") as f:
-            feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
-        return torch.from_numpy(feats.reshape(-1, feats.shape[-1]))
-
-    @property
-    def in_memory(self) -> bool:
-        """Whether the bags are held in memory (else read from disk on access)."""
-        return self._cache is not None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> Tensor:
-        return self._cache[i] if self._cache is not None else self._read(self.paths[i])
+__all__ = ["evaluate_slides", "slide_folds", "slides_markdown"]
 
 
 def slide_folds(labels: SlideLabels, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -392,7 +182,7 @@ def evaluate_slides(
     labels_csv: str | Path,
     config: SlideEvalConfig | None = None,
     *,
-    label_column: str = "label",
+    label_column: str | None = None,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """Cross-validated slide classification or survival from per-slide feature bags.
@@ -401,7 +191,7 @@ def evaluate_slides(
         features_dir: ``{slide_id}.h5`` feature files (CLAM/TRIDENT/rankbygene layout).
         labels_csv: slide labels (see the module docstring).
         config: settings; the task's paper defaults fill unset fields.
-        label_column: classification label column.
+        label_column: overrides ``config.label_column``.
         out: if given, write ``results.json``, ``results.md`` and ``predictions.csv``.
 
     Returns:
@@ -409,8 +199,8 @@ def evaluate_slides(
         (metric → mean/std/n over folds), ``folds`` (per-fold scores and losses),
         ``classes``, ``n_slides``, ``n_cases``, ``features``, ``config``.
     """
-    cfg = (config or SlideEvalConfig()).resolved()
-    labels = read_slide_labels(labels_csv, cfg.task, label_column)
+    cfg = override(config or SlideEvalConfig(), label_column=label_column).resolved()
+    labels = read_slide_labels(labels_csv, cfg.task, cfg.label_column)
     bags = SlideBags(features_dir, labels.slide_ids)
     folds = slide_folds(labels, cfg.folds, cfg.seed)
     metric = "auc" if cfg.task == "classification" else "c_index"
@@ -434,12 +224,13 @@ def evaluate_slides(
         "features": {"dir": str(features_dir), **_encoder_of(features_dir)},
         "config": asdict(cfg),
     }
+    results = json_safe(results)  # an undefined AUC (a fold lacking a class) becomes null
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / keys.RESULTS_JSON, json.dumps(results, indent=2) + "\n")
+        write_text_atomic(out / keys.SLIDE_PREDICTIONS_CSV, pd.concat(rows).to_csv(index=False))
         write_text_atomic(out / keys.RESULTS_MD, slides_markdown(results))
-        write_text_atomic(out / PREDICTIONS_CSV, pd.concat(rows).to_csv(index=False))
+        write_json(out / keys.RESULTS_JSON, results)  # last: its presence marks completion
         logger.info("wrote %s", out / keys.RESULTS_JSON)
     return results
 
@@ -474,7 +265,7 @@ def slides_markdown(results: dict[str, Any]) -> str:
     s = results["summary"][metric]
     name = {"auc": "AUC", "c_index": "C-index"}[metric]
     lines = [
-        f"# Slide {results['task']}: {name} {s['mean']:.3f} ± {s['std']:.3f}",
+        f"# Slide {results['task']}: {name} {format_mean_std(s)}",
         "",
         f"{results['n_slides']} slides from {results['n_cases']} cases; "
         f"{len(results['folds'])}-fold cross-validation grouped by case; gated-attention "
@@ -485,7 +276,7 @@ def slides_markdown(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {f['fold'] + 1} | {f['n_train']} | {f['n_test']} | {f[metric]:.3f} |"
+        f"| {f['fold'] + 1} | {f['n_train']} | {f['n_test']} | {format_mean_std(f[metric])} |"
         for f in results["folds"]
     ]
     return "\n".join(lines) + "\n"

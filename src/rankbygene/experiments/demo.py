@@ -18,19 +18,17 @@ Layout of the output directory::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rankbygene import keys
 from rankbygene.data import make_synthetic_dataset, read_dataset
-from rankbygene.evaluation.genes import GeneEvalConfig
-from rankbygene.evaluation.probes import MLPProbeConfig
+from rankbygene.evaluation.genes.config import GeneEvalConfig
+from rankbygene.evaluation.predictors.settings import MLPProbeConfig
 from rankbygene.experiments.comparison import (
-    COMPARED_METHODS,
     FROZEN,
     markdown_table,
     own_predictor_notes,
@@ -38,45 +36,12 @@ from rankbygene.experiments.comparison import (
     save_initialisation,
     standard_variants,
 )
-from rankbygene.fileio import write_text_atomic
+from rankbygene.experiments.settings import DemoConfig
+from rankbygene.fileio import write_json, write_text_atomic
 from rankbygene.report import build_report
-from rankbygene.training import TrainConfig
+from rankbygene.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DemoConfig:
-    """Settings of the demo; ``quick`` shrinks data and epochs to about a minute.
-
-    The encoder is trained from a random initialisation here (no weights can be
-    downloaded), so the image learning rate is 1e-3 rather than the paper's 1e-4,
-    which is meant for fine-tuning a pretrained UNI.
-    """
-
-    out: Path = Path("demo_out")
-    quick: bool = False
-    n_samples: int = 6
-    n_spots: int = 300
-    n_genes: int = 200
-    patch_px: int = 64
-    encoder: str = "tiny"
-    epochs: int | None = None  # None: 12, or 3 with quick
-    batch_size: int = 64
-    lr_image: float = 1e-3
-    panel: str = "top100"
-    probe_epochs: int = 20
-    seed: int = 0
-    methods: tuple[str, ...] = COMPARED_METHODS
-    extra_train: dict[str, Any] = field(default_factory=dict)
-
-    def resolved(self) -> DemoConfig:
-        """Fill ``epochs`` and apply the ``quick`` presets (smaller data, fewer epochs)."""
-        values = asdict(self)
-        if self.quick:
-            values |= {"n_samples": 4, "n_spots": 200, "probe_epochs": 10}
-        values["epochs"] = self.epochs or (3 if self.quick else 12)
-        return DemoConfig(**values)
 
 
 def _split(ids: list[str]) -> tuple[list[str], list[str]]:
@@ -90,7 +55,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    data_dir = out / "data"
+    data_dir = out / keys.COMPARISON_DATA
     if (data_dir / keys.METADATA_DIR).exists():
         logger.info("Reusing the synthetic dataset in %s", data_dir)
         dataset = read_dataset(data_dir)
@@ -106,7 +71,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     train_ids, test_ids = _split(dataset.ids)
 
     # One initialisation shared by every method: the comparison isolates the training.
-    init_weights = save_initialisation(config.encoder, out / "init", config.seed)
+    init_weights = save_initialisation(config.encoder, out / keys.COMPARISON_INIT, config.seed)
     settings = TrainConfig(
         encoder=config.encoder,
         panel=config.panel,
@@ -138,11 +103,11 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "encoder": config.encoder,
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "methods": summaries,
-        "runs": {m: str(out / "runs" / m) for m in config.methods},
+        "runs": {m: str(out / keys.COMPARISON_RUNS / m) for m in config.methods},
         "verdict": verdict(summaries),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_text_atomic(out / keys.RESULTS_JSON, json.dumps(results, indent=2))
+    write_json(out / keys.RESULTS_JSON, results)
     write_text_atomic(out / keys.RESULTS_MD, results_markdown(results))
     build_report(out, title="rankbygene demo (synthetic data)")
     return results

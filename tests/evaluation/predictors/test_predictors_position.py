@@ -8,11 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from rankbygene.data import make_synthetic_dataset
-from rankbygene.evaluation import GeneEvalConfig
-from rankbygene.evaluation.position_run import run_position_evaluation
+from rankbygene.data import make_synthetic_dataset, preprocess_expression, read_dataset
+from rankbygene.evaluation import GeneEvalConfig, run_gene_evaluation
 
-CFG = GeneEvalConfig(panel="top10", split_unit="section")
+
+def _config(k: int) -> GeneEvalConfig:
+    return GeneEvalConfig(panel="top10", split_unit="section", probe="position", position={"k": k})
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,9 @@ def serial(tmp_path_factory):
 
 def test_a_section_with_the_same_layout_is_predicted_exactly(serial):
     data, _ = serial
-    ev = run_position_evaluation(data, ["SYN00"], ["SERIAL"], CFG, k=1)
-    assert ev.results["probe"] == "position" and ev.results["k"] == 1
+    ev = run_gene_evaluation(data, None, ["SYN00"], ["SERIAL"], _config(k=1))
+    assert ev.results["probe"] == "position" and ev.results["folds"][0]["k"] == 1
+    assert ev.results["features"] == {"dir": None, "encoder": None, "source_run": None, "dim": 0}
     pred = ev.predictions["position"]["SERIAL"]
     np.testing.assert_allclose(pred, ev.targets["SERIAL"], atol=1e-5)
     assert ev.results["summary"]["pcc"]["mean"] == pytest.approx(1.0, abs=1e-5)
@@ -41,9 +43,11 @@ def test_a_section_with_the_same_layout_is_predicted_exactly(serial):
 
 def test_all_neighbours_predict_the_training_mean(serial):
     data, _ = serial
-    ev = run_position_evaluation(data, ["SYN00"], ["SYN01"], CFG, k=10_000)
+    ev = run_gene_evaluation(data, None, ["SYN00"], ["SYN01"], _config(k=10_000))
     pred = ev.predictions["position"]["SYN01"]
-    assert ev.results["k"] == 40  # capped at the training spots
-    np.testing.assert_allclose(pred, np.broadcast_to(pred.mean(0), pred.shape), atol=1e-5)
+    assert ev.results["folds"][0]["k"] == 40  # capped at the training spots
+    syn00 = read_dataset(data)["SYN00"].read_adata()
+    train_mean = preprocess_expression(syn00, ev.results["genes"]).mean(0)
+    np.testing.assert_allclose(pred, np.broadcast_to(train_mean, pred.shape), atol=1e-5)
     with pytest.raises(ValueError, match="k must be >= 1"):
-        run_position_evaluation(data, ["SYN00"], ["SYN01"], CFG, k=0)
+        run_gene_evaluation(data, None, ["SYN00"], ["SYN01"], _config(k=0))

@@ -1,0 +1,91 @@
+"""The one interface of gene-expression predictors: ``fit(train spots)`` / ``predict(spots)``.
+
+A predictor maps a spot's inputs (its image features, or for the position baseline its
+array position) to the expression of a gene panel. Probes (MLP, ridge) are fitted on the
+training spots; a run's own predictors (its expression head, BLEEP retrieval) come
+trained and fix the panel to the run's genes. A predictor may hold several member
+models (the MLP probe's fold models): :meth:`Predictor.predict` returns one prediction
+per member, and scoring reports their spread.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import anndata as ad
+import numpy as np
+
+__all__ = ["Predictor", "SpotSet"]
+
+
+@dataclass
+class SpotSet:
+    """Spots of one or more samples, aligned row by row.
+
+    Attributes:
+        sample_ids: sample id of each row.
+        targets: preprocessed expression on the evaluation genes (zero columns when
+            unknown, e.g. a slide without measurements).
+        features: image features, or None when not read.
+        positions: (column, row) array coordinates, or None.
+        adatas: sample id → raw-count AnnData (predictors needing other genes).
+
+    Shape:
+        sample_ids (N,); targets (N, G); features (N, D); positions (N, 2).
+    """
+
+    sample_ids: np.ndarray
+    targets: np.ndarray
+    features: np.ndarray | None = None
+    positions: np.ndarray | None = None
+    adatas: Mapping[str, ad.AnnData] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def require_features(self, who: str) -> np.ndarray:
+        """The features, or a ValueError naming the predictor that needs them."""
+        if self.features is None:
+            raise ValueError(f"The {who} predictor reads image features; pass --features FEATS.")
+        return self.features
+
+
+class Predictor(ABC):
+    """A gene-expression predictor behind one interface.
+
+    Attributes:
+        name: registry name, also the ``probe`` recorded in results.
+        reads_features: whether :meth:`predict` uses image features (the position
+            baseline does not).
+    """
+
+    name: ClassVar[str]
+    reads_features: ClassVar[bool] = True
+
+    @property
+    def genes(self) -> list[str] | None:
+        """The genes it predicts when fixed by a trained run (else None: any panel)."""
+        return None
+
+    @abstractmethod
+    def fit(self, train: SpotSet, genes: list[str]) -> None:
+        """Fit (or prepare) on the training spots, whose targets are on ``genes``."""
+
+    @abstractmethod
+    def predict(self, spots: SpotSet) -> list[np.ndarray]:
+        """One prediction per member model.
+
+        Shape:
+            returns a list of (N, G) float32 arrays, N = len(spots).
+        """
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """JSON-ready settings, recorded as the block's ``config``."""
+
+    def members(self) -> list[dict[str, Any]]:
+        """What each member model is (fold index, best epoch...), after :meth:`fit`."""
+        return [{"fold": 0}]

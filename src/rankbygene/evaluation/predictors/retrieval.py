@@ -1,0 +1,190 @@
+"""BLEEP's retrieval predictor: a spot's expression from its nearest training spots.
+
+The run's image head projects a query spot's features (``rankbygene extract --run RUN``
+output) into the joint space; its gene encoder projects the training (reference)
+spots' expression on the run's panel, preprocessed as the run was trained. A query's
+prediction is the (weighted) mean expression of its top-k most similar reference spots
+(cosine similarity), so every prediction is a convex combination of training rows. The
+panel is the run's own (``genes.txt``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rankbygene.data import preprocess_expression
+from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.settings import RetrievalSettings, Weighting
+from rankbygene.training import TrainedRun
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RetrievalPredictor", "retrieval_predict"]
+
+EMBED_CHUNK = 4096  # rows per forward pass of a head (bounds memory)
+
+
+def retrieval_predict(
+    query_img_emb: torch.Tensor,
+    ref_gene_emb: torch.Tensor,
+    ref_expr: torch.Tensor,
+    k: int = 50,
+    *,
+    weighting: Weighting = "softmax",
+    temperature: float = 0.1,
+    normalize: bool = True,
+    chunk_size: int = 2048,
+) -> torch.Tensor:
+    """Predict expression by a weighted average over the top-k reference spots.
+
+    Args:
+        query_img_emb: image embeddings of the spots to predict.
+        ref_gene_emb: gene embeddings of the reference (training) spots, same space.
+        ref_expr: expression of the reference spots.
+        k: number of neighbours (capped at R).
+        weighting: ``"mean"`` (BLEEP's plain average), ``"similarity"`` (weights
+            proportional to the similarity, clamped at 0; falls back to the plain
+            mean for a query whose top-k are all non-positive) or ``"softmax"``
+            (softmax of similarity / ``temperature`` over the k neighbours).
+        temperature: softmax temperature.
+        normalize: L2-normalise both embeddings first (cosine similarity); off
+            means raw dot products, as BLEEP's code.
+        chunk_size: queries per block, bounding memory at ``chunk_size × R``.
+
+    Returns:
+        Predicted expression, float32 on the input device.
+
+    Shape:
+        query_img_emb: (Q, D); ref_gene_emb: (R, D); ref_expr: (R, G); output: (Q, G).
+    """
+    q = torch.as_tensor(query_img_emb, dtype=torch.float32)
+    r = torch.as_tensor(ref_gene_emb, dtype=torch.float32)
+    y = torch.as_tensor(ref_expr, dtype=torch.float32)
+    if q.ndim != 2 or r.ndim != 2 or y.ndim != 2:
+        raise ValueError(
+            f"Expected 2-D inputs; got query {tuple(q.shape)}, reference {tuple(r.shape)}, "
+            f"expression {tuple(y.shape)}."
+        )
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(
+            f"Query embeddings have dim {q.shape[1]} but reference gene embeddings have "
+            f"dim {r.shape[1]}: both must come from the same trained run."
+        )
+    if r.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{r.shape[0]} reference embeddings but {y.shape[0]} expression rows: "
+            "pass the expression of the same reference spots, in the same order."
+        )
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}.")
+    if weighting not in ("mean", "similarity", "softmax"):
+        raise ValueError(f"weighting must be 'mean', 'similarity' or 'softmax'; got {weighting!r}.")
+    k = min(k, r.shape[0])
+    if normalize:
+        q = F.normalize(q, dim=1)
+        r = F.normalize(r, dim=1)
+
+    out = torch.empty(q.shape[0], y.shape[1], dtype=torch.float32, device=q.device)
+    for start in range(0, q.shape[0], chunk_size):  # loop over blocks, not spots
+        sim = q[start : start + chunk_size] @ r.T  # (c, R)
+        top_sim, top_idx = torch.topk(sim, k, dim=1)  # (c, k)
+        if weighting == "mean":
+            w = torch.full_like(top_sim, 1.0 / k)
+        elif weighting == "softmax":
+            w = torch.softmax(top_sim / temperature, dim=1)
+        else:
+            w = top_sim.clamp_min(0.0)
+            total = w.sum(dim=1, keepdim=True)
+            w = torch.where(total > 0, w / total.clamp_min(1e-12), torch.full_like(w, 1.0 / k))
+        # Scatter the k weights into a dense (c, R) row (same size as `sim`) and use
+        # one matmul, instead of gathering a (c, k, G) block of neighbour expression.
+        dense_w = torch.zeros_like(sim).scatter_(1, top_idx, w)
+        out[start : start + chunk_size] = dense_w @ y
+    return out
+
+
+def _embed(head: torch.nn.Module, x: np.ndarray) -> torch.Tensor:
+    """Project rows through a head in chunks and L2-normalise.
+
+    Shape:
+        x: (N, in_dim); returns (N, out_dim) float32.
+    """
+    t = torch.as_tensor(x, dtype=torch.float32)
+    with torch.inference_mode():
+        out = torch.cat([head(c) for c in torch.split(t, EMBED_CHUNK)])
+    return F.normalize(out, dim=1)
+
+
+class RetrievalPredictor(Predictor):
+    """BLEEP retrieval with a run's image head and gene encoder (a single member).
+
+    Args:
+        run: a finished run with a gene encoder (not an expression-regression run).
+        settings: k, weighting, temperature.
+    """
+
+    name = "retrieval"
+
+    def __init__(self, run: TrainedRun, settings: RetrievalSettings | None = None) -> None:
+        self.run = run
+        self.config = settings or RetrievalSettings()
+        if self.config.k < 1:
+            raise ValueError(f"k must be >= 1; got {self.config.k}.")
+        self.image_head, self.gene_encoder = run.retrieval_heads()
+        self._reference: tuple[torch.Tensor, np.ndarray] | None = None
+
+    @property
+    def genes(self) -> list[str]:
+        return list(self.run.genes)
+
+    def fit(self, train: SpotSet, genes: list[str]) -> None:
+        """Embed the reference spots' expression, preprocessed as the run was trained."""
+        cfg = self.run.config
+        ids = list(dict.fromkeys(train.sample_ids.tolist()))  # samples in row order
+        encoder_input = np.concatenate(
+            [
+                preprocess_expression(
+                    train.adatas[s], self.genes, target_sum=cfg.target_sum, smooth=cfg.smooth,
+                    sample_id=s,
+                )
+                for s in ids
+            ]
+        )  # fmt: skip
+        self._reference = (_embed(self.gene_encoder, encoder_input), train.targets)
+        n = len(train.targets)
+        if self.config.k > n:
+            logger.warning("k=%d > %d training spots: using all of them", self.config.k, n)
+
+    def predict(self, spots: SpotSet) -> list[np.ndarray]:
+        if self._reference is None:
+            raise RuntimeError("fit the retrieval predictor on the training spots first.")
+        features = spots.require_features(self.name)
+        if features.shape[1] != self.image_head.in_dim:
+            raise ValueError(
+                f"Features have dim {features.shape[1]} but the image head of run "
+                f"{self.run.path} expects {self.image_head.in_dim}: extract them with "
+                f"`rankbygene extract --run {self.run.path}`."
+            )
+        ref_emb, ref_expr = self._reference
+        pred = retrieval_predict(
+            _embed(self.image_head, features),
+            ref_emb,
+            ref_expr,
+            self.config.k,
+            weighting=self.config.weighting,
+            temperature=self.config.temperature,
+        )
+        return [pred.numpy()]
+
+    def settings(self) -> dict[str, Any]:
+        return {"run": str(self.run.path.resolve()), **asdict(self.config)}
+
+    def members(self) -> list[dict[str, Any]]:
+        n = 0 if self._reference is None else len(self._reference[1])
+        return [{"fold": 0, "k": min(self.config.k, n)}]

@@ -1,0 +1,93 @@
+"""Settings of the multi-run jobs (plain dataclasses, cheap to import: the CLI reads them)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "COMPARED_METHODS",
+    "FULL_EPOCHS",
+    "QUICK_EPOCHS",
+    "DemoConfig",
+    "Her2stExperimentConfig",
+]
+
+COMPARED_METHODS: tuple[str, ...] = ("stnet", "histogene", "hest-ft", "bleep", "rankbygene")
+"""The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
+
+FULL_EPOCHS, QUICK_EPOCHS = 12, 3
+
+
+@dataclass
+class DemoConfig:
+    """Settings of the demo; ``quick`` shrinks data and epochs to about a minute.
+
+    The encoder is trained from a random initialisation here (no weights can be
+    downloaded), so the image learning rate is 1e-3 rather than the paper's 1e-4,
+    which is meant for fine-tuning a pretrained UNI.
+    """
+
+    out: Path = Path("demo_out")
+    quick: bool = False
+    n_samples: int = 6
+    n_spots: int = 300
+    n_genes: int = 200
+    patch_px: int = 64
+    encoder: str = "tiny"
+    epochs: int | None = None  # None: FULL_EPOCHS, or QUICK_EPOCHS with quick
+    batch_size: int = 64
+    lr_image: float = 1e-3
+    panel: str = "top100"
+    probe_epochs: int = 20
+    seed: int = 0
+    methods: tuple[str, ...] = COMPARED_METHODS
+    extra_train: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self) -> DemoConfig:
+        """Fill ``epochs`` and apply the ``quick`` presets (smaller data, fewer epochs)."""
+        values = asdict(self)
+        if self.quick:
+            values |= {"n_samples": 4, "n_spots": 200, "probe_epochs": 10}
+        values["epochs"] = self.epochs or (QUICK_EPOCHS if self.quick else FULL_EPOCHS)
+        return DemoConfig(**values)
+
+
+@dataclass
+class Her2stExperimentConfig:
+    """Settings of the her2st experiment (CPU-sized defaults; see BENCHMARKS.md).
+
+    Attributes:
+        root: her2st folder (with ``data/ST-cnts``, ``data/ST-spotfiles``, ``data/ST-imgs``).
+        sections: Section ids, e.g. ``["C2", "C3", "C4", "C5", "C6"]``.
+        out: Output directory.
+        gene_list: Gene-list file evaluated as a second panel (None: top-250 only).
+        patch_px: Stored patch size of the 112 µm window.
+        encoder: Encoder name (random initialisation unless ``weights``).
+        weights: Initial weights of the encoder (a local file).
+        epochs: Training epochs per run.
+        batch_size: Training batch.
+        lr_image: Image-side learning rate (1e-3: a randomly initialised encoder).
+        train_panel: Panel the gene encoder is trained on.
+        probe_epochs: Epochs of the MLP probe (paper: 20).
+        ablation: Also run λ1 ∈ {0, 5} × λ2 ∈ {0, 1}.
+        folds: Limit the number of outer folds (None = all).
+        seed: Seed of the initialisation, training and probes.
+    """
+
+    root: Path = Path("../shared/data/her2st")
+    sections: list[str] = field(default_factory=lambda: ["C2", "C3", "C4", "C5", "C6"])
+    out: Path = Path("her2st_out")
+    gene_list: Path | None = None
+    patch_px: int = 64
+    encoder: str = "tiny"
+    weights: str | None = None
+    epochs: int = 8
+    batch_size: int = 64
+    lr_image: float = 1e-3
+    train_panel: str = "top250"
+    probe_epochs: int = 20
+    ablation: bool = True
+    folds: int | None = None
+    seed: int = 0
