@@ -3,6 +3,12 @@
 Figures are built on ``matplotlib.figure.Figure`` directly (not pyplot), so no GUI
 backend is ever touched and figures are freed with their last reference; PNGs are
 written by the Agg canvas.
+
+Sizes: the report shows every PNG at its natural size (one image pixel per CSS
+pixel) in a page column :data:`PAGE_WIDTH_PX` wide, and figures are saved at
+:data:`REPORT_DPI`. A figure at most :data:`PAGE_WIDTH_IN` wide therefore fits the
+page unscaled, and a font of ``s`` points shows ``s * REPORT_DPI / 72`` pixels tall
+(9 pt → 12.5 px).
 """
 
 from __future__ import annotations
@@ -16,16 +22,36 @@ from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["new_axes", "require_file", "save_figure"]
+__all__ = [
+    "PAGE_WIDTH_IN",
+    "PAGE_WIDTH_PX",
+    "REPORT_DPI",
+    "new_axes",
+    "new_figure",
+    "require_file",
+    "save_figure",
+]
+
+PAGE_WIDTH_PX = 1100
+"""Width of the report's content column in CSS pixels (``max-width`` of its body)."""
+REPORT_DPI = 100
+"""Dots per inch of the report's PNGs (shown 1:1 on the page)."""
+PAGE_WIDTH_IN = 10.8
+"""Widest figure (inches) that fits the page column unscaled, with a little margin."""
+
+
+def new_figure(figsize: tuple[float, float], layout: str | None = "constrained") -> Figure:
+    """A Figure with an Agg canvas (no pyplot)."""
+    fig = Figure(figsize=figsize, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
     """Return ``ax`` or a fresh Axes on a new Agg-backed Figure."""
     if ax is not None:
         return ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig.add_subplot()
+    return new_figure(figsize).add_subplot()
 
 
 def require_file(path: str | Path, what: str, command: str) -> Path:
@@ -42,7 +68,7 @@ def require_file(path: str | Path, what: str, command: str) -> Path:
     return path
 
 
-def save_figure(fig: Figure, out: str | Path, dpi: int = 120) -> Path:
+def save_figure(fig: Figure, out: str | Path, dpi: int = REPORT_DPI) -> Path:
     """Write ``fig`` as PNG (creating parent dirs) and return the path."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
