@@ -218,6 +218,7 @@ margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:.9em}}
 th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}
 th{{background:#f2f2f2}} code{{background:#f5f5f5}} .skip{{color:#a33}}
+.n{{white-space:nowrap}} .scroll{{overflow-x:auto}}
 .figs{{display:flex;flex-wrap:wrap;gap:1em 2em;align-items:flex-start}}
 figure{{margin:1em 0}} figure.wide{{flex-basis:100%}}
 img{{max-width:100%;height:auto;display:block}}
@@ -280,7 +281,7 @@ def build_report(
             "<p>PCC per gene across a sample's spots, mean over genes and test samples "
             "(per-sample mean, the paper) or over all test spots pooled (HEST-Benchmark); "
             "mean ± std over the probe's fold models.</p>",
-            evals_table(sections.evals),
+            evals_table(sections.evals, directory),
         ]
     for heading, figures in _all_figures(sections, fig_dir).items():
         parts.append(f"<h2>{html.escape(heading)}</h2>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,21 +15,36 @@ __all__ = ["evals_table", "html_table", "methods_table"]
 
 
 def _fmt(stat: Any) -> str:
+    """A number or ``{"mean", "std"}`` as HTML kept on one line."""
     if isinstance(stat, Mapping):
         if stat.get("mean") is None:
             return "n/a"
         std = stat.get("std")
-        return f"{stat['mean']:.4f}" + (f" ± {std:.4f}" if std is not None else "")
-    if isinstance(stat, int | float):
-        return f"{stat:.4f}"
-    return html.escape(str(stat)) if stat is not None else "n/a"
+        text = f"{stat['mean']:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+    elif isinstance(stat, int | float):
+        text = f"{stat:.4f}"
+    else:
+        return html.escape(str(stat)) if stat is not None else "n/a"
+    return f'<span class="n">{text}</span>'
+
+
+def _text(value: Any, root: Path | None = None) -> str:
+    """Escaped text that may break after a ``/``; a path under ``root`` is shown relative."""
+    if isinstance(value, Mapping):
+        value = ", ".join(f"{k}: {v}" for k, v in value.items())
+    text = str(value)
+    if root is not None and Path(text).is_absolute():
+        with contextlib.suppress(ValueError):  # not under root: kept whole
+            text = Path(text).resolve().relative_to(root.resolve()).as_posix()
+    return html.escape(text).replace("/", "/<wbr>")
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A table; ``header`` is escaped here, ``rows`` hold HTML already."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'  # a wide table scrolls, not the page
 
 
 def methods_table(path: Path) -> str:
@@ -41,14 +57,16 @@ def methods_table(path: Path) -> str:
             if isinstance(value, Mapping) and "mean" in value and key not in metrics:
                 metrics.append(key)
     rows = [
-        [html.escape(name), *(_fmt(entry.get(m)) for m in metrics)]
-        for name, entry in methods.items()
+        [_text(name), *(_fmt(entry.get(m)) for m in metrics)] for name, entry in methods.items()
     ]
     return html_table(["method", *metrics], rows)
 
 
-def evals_table(evals: Mapping[str, Path]) -> str:
-    """One row per evaluation and probe, from each EVAL's ``results.json``."""
+def evals_table(evals: Mapping[str, Path], root: Path | None = None) -> str:
+    """One row per evaluation and probe, from each EVAL's ``results.json``.
+
+    Paths (a panel read from a gene-list file) under ``root`` are shown relative to it.
+    """
     results = {name: read_json(d / keys.RESULTS_JSON) or {} for name, d in evals.items()}
     # ``panel_source`` (where the gene panel came from) is shown when any result has it.
     with_source = any("panel_source" in res for res in results.values())
@@ -57,16 +75,17 @@ def evals_table(evals: Mapping[str, Path]) -> str:
         feats = res.get("features", {})
         probes = res.get("probes") or {res.get("probe", "?"): res}
         for probe, block in probes.items():
-            panel = [html.escape(str(res.get("panel", "?")))]
+            panel = [_text(res.get("panel", "?"), root)]
             if with_source:
-                panel.append(html.escape(str(res.get("panel_source", "n/a"))))
+                source = res.get("panel_source")
+                panel.append("n/a" if source is None else _text(source, root))
             rows.append(
                 [
-                    html.escape(name),
-                    html.escape(str(feats.get("encoder", "?"))),
+                    _text(name),
+                    _text(feats.get("encoder", "?")),
                     *panel,
                     str(len(res.get("genes", []))),
-                    html.escape(str(probe)),
+                    _text(probe),
                     _fmt(block.get("summary", {}).get("pcc")),
                     _fmt(block.get("pooled", {}).get("pcc")),
                     _fmt(block.get("summary", {}).get("mse")),

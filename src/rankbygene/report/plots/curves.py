@@ -110,14 +110,19 @@ def _plot_columns(
             if series.empty:
                 continue
             k = kinds.index(col)
+            if many:
+                style = {"color": colour, "marker": _MARKERS[k % len(_MARKERS)]}
+                style["linestyle"] = _STYLES[k % len(_STYLES)]
+            elif col.endswith("_total"):  # a wide grey band under its terms, which it may equal
+                style = {"color": "0.55", "lw": 5, "alpha": 0.45, "zorder": 1}
+            else:
+                style = {"marker": "o"}
             ax.plot(
                 series.index,
                 series.to_numpy(),
-                marker=_MARKERS[k % len(_MARKERS)] if many else "o",
                 ms=3.5,
                 label=f"{name}: {col}" if many else col,
-                color=colour if many else None,
-                linestyle=_STYLES[k % len(_STYLES)] if many else "-",
+                **style,
             )
             drawn.append(series.to_numpy(dtype=float))
         if many and selected[name]:
@@ -159,8 +164,10 @@ def _plot_columns(
             loc="lower left",
             bbox_to_anchor=(1.02, 0.0),
         )
-    else:
+    elif len(drawn) <= 2:
         ax.legend(fontsize=_LEGEND_PT)
+    else:  # below the axes: inside, several lines leave no free corner
+        ax.legend(fontsize=_LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     return ax
 
 

@@ -193,7 +193,7 @@ def plot_similarity_scatter(
     ax.set_xlabel("gene-expression cosine similarity")
     ax.set_ylabel("image-feature cosine similarity")
     ax.set_title(
-        f"{feats.encoder or 'features'} ({feats.sample_id}): Spearman ρ = {rho:.3f}",
+        f"{feats.name or 'features'} ({feats.sample_id}): Spearman ρ = {rho:.3f}",
         fontsize=10,
     )
     return ax

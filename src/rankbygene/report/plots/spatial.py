@@ -241,7 +241,8 @@ def _layout(
     fig_w = 2 * pad + cols * panel_w + (cols - 1) * gap
     headers, panels = [], []
     y = 0.45  # below the figure's title line
-    for gene_titles in titles:
+    for i, gene_titles in enumerate(titles):
+        y += 0.2 if i else 0.0  # space between genes
         headers.append((pad, y, fig_w - 2 * pad))
         y += head_h
         boxes = []
@@ -258,7 +259,7 @@ def _layout(
 
 def _panel_aspect(xy: np.ndarray, diameter: float) -> float:
     """Height / width of a panel: the tissue's, within [0.4, 1.5]."""
-    w, h = (np.ptp(xy, axis=0) + diameter) if len(xy) else (1.0, 1.0)
+    w, h = (np.ptp(xy, axis=0) + 1.5 * diameter) if len(xy) else (1.0, 1.0)
     return float(np.clip(h / w if w > 0 else 1.0, 0.4, 1.5))
 
 

@@ -130,7 +130,7 @@ def draw_spots(
     )
     spots.set_array(np.ma.masked_invalid(values))
     ax.add_collection(spots)
-    r = diameter / 2
+    r = 0.75 * diameter  # radius and a margin, so edge spots do not touch the frame
     ax.set_xlim(xy[:, 0].min() - r, xy[:, 0].max() + r)
     ax.set_ylim(xy[:, 1].max() + r, xy[:, 1].min() - r)
     ax.set_aspect("equal", adjustable="datalim")
