@@ -18,7 +18,7 @@ from rankbygene.report.plots import (
     save_gene_maps,
 )
 from rankbygene.report.plots.common import PAGE_WIDTH_PX, REPORT_DPI
-from rankbygene.report.plots.spatial import EXPRESSION_LABEL
+from rankbygene.report.plots.spatial import EXPRESSION_LABEL, wrap_name
 from rankbygene.report.plots.spots import (
     estimate_spot_diameter,
     resolve_spot_diameter,
@@ -156,3 +156,14 @@ def test_spot_diameter_from_dataset_metadata(tmp_path: Path) -> None:
     expected = sample.spot_diameter_um / sample.pixel_size_um
     assert spot_diameter_from_metadata(tmp_path, "SYN00") == pytest.approx(expected)
     assert spot_diameter_from_metadata(tmp_path, "NOPE") is None
+
+
+def test_long_method_names_wrap_at_separators() -> None:
+    assert wrap_name("FASN: measured", 30) == ["FASN: measured"]
+    assert wrap_name("FASN: method-with-a-rather-long-name-0", 30) == [
+        "FASN: method-with-a-rather-",
+        "long-name-0",
+    ]
+    assert wrap_name("G: eval/top100/rankbygene", 16) == ["G: eval/top100/", "rankbygene"]
+    lines = wrap_name("G: " + "x" * 40, 16)
+    assert all(len(line) <= 16 for line in lines) and "".join(lines) == "G: " + "x" * 40

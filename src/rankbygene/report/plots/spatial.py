@@ -12,6 +12,7 @@ one colour scale per gene shared by the measured map and every prediction.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ __all__ = [
     "plot_spatial_expression",
     "read_predictions",
     "save_gene_maps",
+    "wrap_name",
 ]
 
 EvalDirs = str | Path | Sequence[str | Path] | Mapping[str, str | Path]
@@ -202,9 +204,25 @@ def _gene_panels(
     for name, (adata, where) in named.items():
         values = _gene_column(adata, gene, keys.LAYER_PREDICTED, where)
         own_truth = _gene_column(adata, gene, keys.LAYER_TARGET, where)
-        label = "\n".join(textwrap.wrap(f"{gene}: {name}", wrap, break_on_hyphens=False))
+        label = "\n".join(wrap_name(f"{gene}: {name}", wrap))
         panels.append(_Panel(f"{label}\nPCC {_pcc(values, own_truth):.3f}", _xy(adata), values))
     return truth, panels
+
+
+def wrap_name(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken after a space, ``-``, ``/`` or ``_``
+    where possible (run and directory names have no spaces)."""
+    lines = [""]
+    for token in re.split(r"(?<=[\s/_-])", text):
+        while len(token) > width:  # a token longer than a line: cut it
+            room = width - len(lines[-1])
+            lines[-1] += token[:room]
+            lines.append("")
+            token = token[room:]
+        if len(lines[-1]) + len(token.rstrip()) > width and lines[-1]:
+            lines.append("")
+        lines[-1] += token
+    return [line.rstrip() for line in lines if line.strip()]
 
 
 def _xy(adata: ad.AnnData) -> np.ndarray:
