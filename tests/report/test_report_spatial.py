@@ -17,8 +17,8 @@ from rankbygene.report.plots import (
     plot_spatial_expression,
     save_gene_maps,
 )
-from rankbygene.report.plots.common import PAGE_WIDTH_PX, REPORT_DPI
-from rankbygene.report.plots.spatial import EXPRESSION_LABEL, wrap_name
+from rankbygene.report.plots.common import PAGE_WIDTH_PX, REPORT_DPI, wrap_name
+from rankbygene.report.plots.spatial import EXPRESSION_LABEL
 from rankbygene.report.plots.spots import (
     estimate_spot_diameter,
     resolve_spot_diameter,

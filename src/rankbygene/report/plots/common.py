@@ -1,4 +1,5 @@
-"""Shared helpers of the plot functions: axes creation, saving, clear missing-file errors.
+"""Shared helpers of the plot functions: axes creation, saving, clear missing-file errors,
+wrapping titles.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (not pyplot), so no GUI
 backend is ever touched and figures are freed with their last reference; PNGs are
@@ -14,6 +15,7 @@ page unscaled, and a font of ``s`` points shows ``s * REPORT_DPI / 72`` pixels t
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -30,6 +32,7 @@ __all__ = [
     "new_figure",
     "require_file",
     "save_figure",
+    "wrap_name",
 ]
 
 PAGE_WIDTH_PX = 1100
@@ -76,3 +79,19 @@ def save_figure(fig: Figure, out: str | Path, dpi: int = REPORT_DPI) -> Path:
     fig.savefig(out, dpi=dpi, format="png")
     logger.info("wrote %s", out)
     return out
+
+
+def wrap_name(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken after a space, ``-``, ``/`` or ``_``
+    where possible (run and directory names have no spaces)."""
+    lines = [""]
+    for token in re.split(r"(?<=[\s/_-])", text):
+        while len(token) > width:  # a token longer than a line: cut it
+            room = width - len(lines[-1])
+            lines[-1] += token[:room]
+            lines.append("")
+            token = token[room:]
+        if len(lines[-1]) + len(token.rstrip()) > width and lines[-1]:
+            lines.append("")
+        lines[-1] += token
+    return [line.rstrip() for line in lines if line.strip()]

@@ -12,7 +12,6 @@ one colour scale per gene shared by the measured map and every prediction.
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from rankbygene.report.plots.common import (
     new_figure,
     require_file,
     save_figure,
+    wrap_name,
 )
 from rankbygene.report.plots.spots import draw_spots, resolve_spot_diameter
 
@@ -45,7 +45,6 @@ __all__ = [
     "plot_spatial_expression",
     "read_predictions",
     "save_gene_maps",
-    "wrap_name",
 ]
 
 EvalDirs = str | Path | Sequence[str | Path] | Mapping[str, str | Path]
@@ -207,22 +206,6 @@ def _gene_panels(
         label = "\n".join(wrap_name(f"{gene}: {name}", wrap))
         panels.append(_Panel(f"{label}\nPCC {_pcc(values, own_truth):.3f}", _xy(adata), values))
     return truth, panels
-
-
-def wrap_name(text: str, width: int) -> list[str]:
-    """Lines of at most ``width`` characters, broken after a space, ``-``, ``/`` or ``_``
-    where possible (run and directory names have no spaces)."""
-    lines = [""]
-    for token in re.split(r"(?<=[\s/_-])", text):
-        while len(token) > width:  # a token longer than a line: cut it
-            room = width - len(lines[-1])
-            lines[-1] += token[:room]
-            lines.append("")
-            token = token[room:]
-        if len(lines[-1]) + len(token.rstrip()) > width and lines[-1]:
-            lines.append("")
-        lines[-1] += token
-    return [line.rstrip() for line in lines if line.strip()]
 
 
 def _xy(adata: ad.AnnData) -> np.ndarray:
