@@ -25,6 +25,8 @@ from rankbygene.report.plots.common import PAGE_WIDTH_PX
 N_METHODS = 5
 N_GENES_SHOWN = 2  # the report's default: the two best-predicted genes
 MIN_PANEL_PX = 220
+# Height of a title's lowest line of text: capitals and digits are ~0.73 em, so 9 px
+# means a font of ~12 px (9 pt shown 1:1 at 100 dpi is 12.5 px); at least 9 px is asked.
 MIN_TEXT_PX = 9
 
 _SCREENSHOT = Path(__file__).parents[2] / "benchmarks" / "report_screenshot.py"
@@ -96,9 +98,10 @@ def _panels(pixels: np.ndarray, min_px: int = 60) -> list[tuple[int, int, int, i
 
 
 def _title_height(pixels: np.ndarray, box: tuple[int, int, int, int]) -> int:
-    """Height (px) of the lowest line of dark text just above a panel (its title)."""
+    """Height (px) of the lowest line of dark text just above a panel (its title), from
+    the top of its capitals to the bottom of its underscores, if any."""
     x0, y0, x1, _ = box
-    dark = (pixels[: max(0, y0 - 2), x0:x1, :3] < 110).all(axis=-1).any(axis=1)
+    dark = (pixels[: max(0, y0 - 2), x0:x1, :3] < 160).all(axis=-1).any(axis=1)
     lines = _runs(dark, gap=4)  # joins a line and its underscores
     return lines[-1][1] - lines[-1][0] if lines else 0
 
