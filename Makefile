@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml Makefile
 	# torch and torchvision must be installed as a matching pair (see README).
 	$(PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# Headless Chromium renders report.html for its screenshot test (skipped without it).
+	command -v chromium >/dev/null || (apt-get install -y chromium || echo "chromium not installed: the report screenshot test will be skipped")
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,13 +10,13 @@ from scipy.stats import spearmanr
 
 from rankbygene.data import make_synthetic_dataset
 from rankbygene.features import feature_path, read_features, write_features
-from rankbygene.plotting import (
+from rankbygene.report.plots import (
     pair_similarities,
     plot_similarity_scatter,
     save_feature_tsne,
     save_similarity_scatter,
 )
-from rankbygene.plotting.embedding import sample_expression
+from rankbygene.report.plots.embedding import sample_expression
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib import rcParams
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from rankbygene import keys
-from rankbygene.plotting.common import new_axes, require_file, save_figure
+from rankbygene.report.plots.common import new_axes, require_file, save_figure
 
 __all__ = [
     "plot_loss_curves",
@@ -59,42 +61,113 @@ def _named_runs(runs: RunsArg) -> dict[str, Path]:
     return named
 
 
+_STYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+_LEGEND_PT = 9.0
+
+
+def _column_order(col: str) -> tuple[int, str]:
+    """Validation columns first, then the rest by name."""
+    return (0 if col.startswith("val_") else 1, col)
+
+
+def _log_scale_helps(values: list[np.ndarray]) -> bool:
+    """All positive and spanning more than two orders of magnitude (e.g. loss terms)."""
+    flat = np.concatenate(values) if values else np.array([])
+    return bool(flat.size and (flat > 0).all() and flat.max() / flat.min() > 100)
+
+
 def _plot_columns(
     runs: RunsArg,
     columns: Callable[[str], bool],
     what: str,
     ylabel: str,
     ax: Axes | None,
+    log_if_wide: bool = False,
 ) -> Axes:
-    """Plot the columns selected by ``columns`` per run: one colour per run, validation
-    columns solid and training columns dashed."""
-    ax = new_axes(ax)
+    """Plot the columns selected by ``columns`` per run.
+
+    One run: one colour per column. Several runs: one colour per run and one line
+    style per column (validation columns first: solid), with a legend of runs and
+    one of columns beside the axes. ``log_if_wide``: log y-axis when the values span
+    more than two orders of magnitude.
+    """
     named = _named_runs(runs)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    n_lines = 0
-    for i, (name, run) in enumerate(named.items()):
-        df = read_metrics(run)
-        for col in filter(columns, df.columns):
+    frames = {name: read_metrics(run) for name, run in named.items()}
+    selected = {
+        name: sorted(filter(columns, df.columns), key=_column_order) for name, df in frames.items()
+    }
+    kinds = sorted({c for cols in selected.values() for c in cols}, key=_column_order)
+    many = len(named) > 1
+    ax = new_axes(ax, figsize=(7.6, 4.0) if many else (5.0, 3.8))
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    drawn: list[np.ndarray] = []
+    run_handles = []
+    for i, (name, df) in enumerate(frames.items()):
+        colour = colours[i % len(colours)]
+        for col in selected[name]:
             series = df[col].dropna()
             if series.empty:
                 continue
-            label = col if len(named) == 1 else f"{name}: {col}"
+            k = kinds.index(col)
+            if many:
+                style = {"color": colour, "marker": _MARKERS[k % len(_MARKERS)]}
+                style["linestyle"] = _STYLES[k % len(_STYLES)]
+            elif col.endswith("_total"):  # a wide grey band under its terms, which it may equal
+                style = {"color": "0.55", "lw": 5, "alpha": 0.45, "zorder": 1}
+            else:
+                style = {"marker": "o"}
             ax.plot(
                 series.index,
                 series.to_numpy(),
-                marker="o",
-                ms=3,
-                label=label,
-                color=colours[i % len(colours)] if len(named) > 1 else None,
-                linestyle="--" if col.startswith("train_") and len(named) > 1 else "-",
+                ms=3.5,
+                label=f"{name}: {col}" if many else col,
+                **style,
             )
-            n_lines += 1
-    if n_lines == 0:
+            drawn.append(series.to_numpy(dtype=float))
+        if many and selected[name]:
+            run_handles.append(Line2D([], [], color=colour, lw=2, label=name))
+    if not drawn:
         raise ValueError(f"No {what} column with values in {', '.join(map(str, named.values()))}.")
+    if log_if_wide and _log_scale_helps(drawn):
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if many:
+        style_handles = [
+            Line2D(
+                [],
+                [],
+                color="#555555",
+                linestyle=_STYLES[k % len(_STYLES)],
+                marker=_MARKERS[k % len(_MARKERS)],
+                ms=3.5,
+                label=col,
+            )
+            for k, col in enumerate(kinds)
+        ]
+        legend = ax.legend(
+            handles=run_handles,
+            title="run",
+            fontsize=_LEGEND_PT,
+            title_fontsize=_LEGEND_PT,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+        )
+        ax.add_artist(legend)
+        ax.legend(
+            handles=style_handles,
+            title="column",
+            fontsize=_LEGEND_PT,
+            title_fontsize=_LEGEND_PT,
+            loc="lower left",
+            bbox_to_anchor=(1.02, 0.0),
+        )
+    elif len(drawn) <= 2:
+        ax.legend(fontsize=_LEGEND_PT)
+    else:  # below the axes: inside, several lines leave no free corner
+        ax.legend(fontsize=_LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     return ax
 
 
@@ -126,7 +199,7 @@ def plot_rank_accuracy(
         "rank accuracy",
         ax,
     )
-    ax.set_title("Cross-modal rank accuracy (solid: validation, dashed: training)")
+    ax.set_title("Cross-modal rank accuracy", fontsize=11)
     return ax
 
 
@@ -138,8 +211,9 @@ def plot_loss_curves(runs: RunsArg, ax: Axes | None = None) -> Axes:
         "'train_*' loss",
         "loss",
         ax,
+        log_if_wide=True,
     )
-    ax.set_title("Training losses")
+    ax.set_title("Training losses", fontsize=11)
     return ax
 
 

@@ -16,7 +16,7 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits  # installed with (and used by) scikit-learn
 
 from rankbygene.features.io import FeatureFile, assert_same_spots, read_features
-from rankbygene.plotting.common import new_axes, require_file, save_figure
+from rankbygene.report.plots.common import new_axes, require_file, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -110,12 +110,20 @@ def plot_feature_tsne(
         labels = expression_clusters(sample_expression(adata, n_genes)[idx], n_clusters, seed)
         tsne = TSNE(perplexity=perplexity, init="pca", max_iter=500, random_state=seed)
         emb = tsne.fit_transform(x)
-    ax = new_axes(ax, figsize=(4.5, 4.0))
-    sc = ax.scatter(emb[:, 0], emb[:, 1], c=labels, cmap="tab10", s=8, linewidths=0)
-    ax.legend(*sc.legend_elements(), title="expr. cluster", fontsize=7, loc="best")
+    ax = new_axes(ax, figsize=(5.2, 4.0))
+    sc = ax.scatter(emb[:, 0], emb[:, 1], c=labels, cmap="tab10", s=10, linewidths=0)
+    # beside the axes: a legend inside would hide points
+    ax.legend(
+        *sc.legend_elements(),
+        title="expression\ncluster",
+        fontsize=9,
+        title_fontsize=9,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+    )
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"t-SNE of {feats.name or 'features'} ({feats.sample_id})", fontsize=9)
+    ax.set_title(f"t-SNE of {feats.name or 'features'} ({feats.sample_id})", fontsize=10)
     return ax
 
 
@@ -180,12 +188,13 @@ def plot_similarity_scatter(
     feats, adata = _load(features, adata)
     gsim, isim = pair_similarities(feats.features, sample_expression(adata, n_genes), n_pairs, seed)
     rho: Any = spearmanr(gsim, isim).statistic
-    ax = new_axes(ax, figsize=(4.5, 4.0))
-    ax.scatter(gsim, isim, s=4, alpha=0.4, linewidths=0)
+    ax = new_axes(ax, figsize=(5.0, 4.0))
+    ax.scatter(gsim, isim, s=5, alpha=0.4, linewidths=0)
     ax.set_xlabel("gene-expression cosine similarity")
     ax.set_ylabel("image-feature cosine similarity")
     ax.set_title(
-        f"{feats.encoder or 'features'} ({feats.sample_id}): Spearman ρ = {rho:.3f}", fontsize=9
+        f"{feats.name or 'features'} ({feats.sample_id}): Spearman ρ = {rho:.3f}",
+        fontsize=10,
     )
     return ax
 

@@ -1,25 +1,21 @@
-"""Plots of stored results: rank-accuracy curves and spatial gene maps."""
+"""Training curves from a run's metrics.csv: rank accuracy and losses."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 
 from rankbygene import keys
-from rankbygene.plotting import (
-    plot_gene_maps,
+from rankbygene.report.plots import (
     plot_rank_accuracy,
-    plot_spatial_expression,
     read_metrics,
-    save_gene_maps,
     save_loss_curves,
     save_rank_accuracy,
 )
-from rankbygene.plotting.common import new_axes
+from rankbygene.report.plots.common import new_axes
 
 
 def _run(tmp_path: Path, name: str = "run") -> Path:
@@ -34,22 +30,6 @@ def _run(tmp_path: Path, name: str = "run") -> Path:
         rows.append({"epoch": e, "step": 2 * e + 1, **accs})
     pd.DataFrame(rows).to_csv(run / keys.RUN_METRICS, index=False)
     return run
-
-
-def _eval_dir(tmp_path: Path, name: str, noise: float) -> Path:
-    rng = np.random.default_rng(0)
-    n, genes = 30, ["FASN", "ERBB2"]
-    target = rng.normal(size=(n, 2)).astype(np.float32)
-    adata = ad.AnnData(np.zeros((n, 2), dtype=np.float32))
-    adata.var_names = genes
-    adata.obs_names = [f"b{i}" for i in range(n)]
-    adata.layers[keys.LAYER_TARGET] = target
-    adata.layers[keys.LAYER_PREDICTED] = target + noise * rng.normal(size=(n, 2)).astype(np.float32)
-    adata.obsm[keys.OBSM_SPATIAL] = rng.uniform(0, 500, size=(n, 2))
-    out = tmp_path / name / keys.PREDICTIONS_DIR
-    out.mkdir(parents=True)
-    adata.write_h5ad(out / f"s1{keys.ST_SUFFIX}")
-    return tmp_path / name
 
 
 def test_read_metrics_collapses_step_rows(tmp_path: Path) -> None:
@@ -80,23 +60,3 @@ def test_rank_accuracy_plots_the_chosen_estimates(tmp_path: Path) -> None:
 def test_missing_metrics_names_train_command(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="rankbygene train"):
         plot_rank_accuracy(tmp_path / "missing")
-
-
-def test_spatial_maps_truth_vs_methods(tmp_path: Path) -> None:
-    good, bad = _eval_dir(tmp_path, "good", 0.1), _eval_dir(tmp_path, "bad", 5.0)
-    ax = plot_spatial_expression(good, "s1", "FASN")
-    assert "PCC 0.9" in ax.get_title()
-    fig = plot_gene_maps({"good": good, "bad": bad}, "s1", ["FASN", "ERBB2"])
-    assert len([a for a in fig.axes if a.get_title()]) == 6  # 2 genes x (truth + 2 methods)
-    titles = [a.get_title() for a in fig.axes]
-    assert "FASN: measured" in titles and any(t.startswith("ERBB2: bad") for t in titles)
-    png = save_gene_maps([good], "s1", ["FASN"], tmp_path / "maps.png")
-    assert png.stat().st_size > 1000
-
-
-def test_spatial_errors(tmp_path: Path) -> None:
-    good = _eval_dir(tmp_path, "good", 0.1)
-    with pytest.raises(FileNotFoundError, match="rankbygene evaluate genes"):
-        plot_spatial_expression(good, "s9", "FASN")
-    with pytest.raises(ValueError, match="'MYC' is not in the panel"):
-        plot_spatial_expression(good, "s1", "MYC")

@@ -1,0 +1,118 @@
+"""Finding the report's inputs under a results directory.
+
+Discovery rules of :func:`discover_report_inputs` (hidden directories and
+virtualenvs are skipped; names are paths relative to DIR):
+
+- ``DIR/results.json`` holding ``{"methods": {name: {"pcc": {"mean", "std"}, ...}}}``
+  (the demo's) → the method comparison table.
+- every ``results.json`` at or below DIR holding ``"summary"`` (an ``evaluate genes``
+  output, EVAL) → a row of the evaluations table; its ``predictions/`` → gene maps.
+- every ``metrics.csv`` below DIR (a training run) → one rank-accuracy figure over
+  all runs and one loss-curve figure per run.
+- every ``features.json`` below DIR (an ``extract`` output) → t-SNE and
+  gene-vs-image similarity figures of its first sample, when the dataset it was
+  extracted from (``"data"`` in features.json, or ``data_dir``) is readable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankbygene import keys
+from rankbygene.features.io import FEATURES_SUMMARY
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ReportSections", "discover_report_inputs", "read_json", "short_names"]
+
+_SKIP_DIRS = {".venv", "venv", "__pycache__", "node_modules", keys.FIGURES_DIR}
+
+
+@dataclass
+class ReportSections:
+    """What goes into the report; :func:`discover_report_inputs` fills it from a directory.
+
+    Attributes:
+        methods: a results.json with ``{"methods": {...}}`` (comparison table).
+        evals: name → EVAL directory (``evaluate genes`` outputs).
+        runs: name → training run directory (holding metrics.csv).
+        features: name → features directory (holding features.json).
+        data_dir: dataset for the feature figures (default: from features.json).
+        map_genes: genes of the spatial maps (default: best-predicted genes).
+        map_sample: test sample of the spatial maps (default: first common one).
+    """
+
+    methods: Path | None = None
+    evals: dict[str, Path] = field(default_factory=dict)
+    runs: dict[str, Path] = field(default_factory=dict)
+    features: dict[str, Path] = field(default_factory=dict)
+    data_dir: Path | None = None
+    map_genes: list[str] | None = None
+    map_sample: str | None = None
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None (with a warning) if unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        logger.warning("skipping %s: %s", path, err)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _walk(directory: Path, filename: str) -> list[Path]:
+    """Files called ``filename`` at or below ``directory``, skipping hidden/venv dirs."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+        if filename in files:
+            found.append(Path(root) / filename)
+    return found
+
+
+def _name(path: Path, directory: Path) -> str:
+    rel = path.relative_to(directory).as_posix()
+    return directory.resolve().name if rel == "." else rel
+
+
+def discover_report_inputs(directory: str | Path) -> ReportSections:
+    """Find results under ``directory`` by the rules in the module docstring."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"No results directory {directory}. Run `rankbygene demo --out {directory}` or "
+            "`rankbygene evaluate genes ... --out` first."
+        )
+    sections = ReportSections()
+    for path in _walk(directory, keys.RESULTS_JSON):
+        data = read_json(path)
+        if data is None:
+            continue
+        if path.parent == directory and isinstance(data.get("methods"), Mapping):
+            sections.methods = path
+        if "summary" in data:
+            sections.evals[_name(path.parent, directory)] = path.parent
+    for path in _walk(directory, keys.RUN_METRICS):
+        sections.runs[_name(path.parent, directory)] = path.parent
+    for path in _walk(directory, FEATURES_SUMMARY):
+        sections.features[_name(path.parent, directory)] = path.parent
+    return sections
+
+
+def short_names(names: Sequence[str]) -> list[str]:
+    """Names without their common leading path components (``eval/top100/bleep`` and
+    ``eval/top100/stnet`` → ``bleep``, ``stnet``), kept whole if that would not leave
+    distinct, non-empty names."""
+    parts = [n.split("/") for n in names]
+    k = 0
+    while len(parts) > 1 and all(len(p) > k + 1 and p[k] == parts[0][k] for p in parts):
+        k += 1
+    short = ["/".join(p[k:]) for p in parts]
+    return short if len(set(short)) == len(short) and all(short) else list(names)
