@@ -1,4 +1,4 @@
-"""A tiny synthetic dataset shared by the training tests (generated once per session)."""
+"""Fixtures shared across the test tree: a tiny synthetic dataset (generated once per session)."""
 
 from __future__ import annotations
 

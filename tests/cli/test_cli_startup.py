@@ -1,0 +1,36 @@
+"""The command line starts without loading the heavy libraries it does not need yet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "lightning", "timm", "matplotlib", "anndata", "sklearn")
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = f"import sys; {statement}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    assert _loaded_after("import rankbygene.cli.main") == []
+
+
+def test_help_loads_no_heavy_library() -> None:
+    statement = (
+        "from typer.testing import CliRunner; from rankbygene.cli.main import app; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output"
+    )
+    assert _loaded_after(statement) == []
+
+
+def test_settings_modules_are_light() -> None:
+    """What the CLI reads for its --help defaults stays cheap to import."""
+    statement = (
+        "import rankbygene.training.config, rankbygene.evaluation.genes.config, "
+        "rankbygene.evaluation.slides.config, rankbygene.experiments.settings, "
+        "rankbygene.features.settings, rankbygene.data"
+    )
+    assert _loaded_after(statement) == []
