@@ -48,6 +48,7 @@ FEAT_BARCODE = "barcode"
 FEAT_ATTR_ENCODER = "encoder"
 FEAT_ATTR_SOURCE_RUN = "source_run"
 FEAT_ATTR_TRANSFORM = "transform"  # JSON string: input_size, mean, std
+FEAT_ATTR_WEIGHTS_SHA256 = "weights_sha256"  # the encoder's weights (models.weights_sha256)
 FEATURES_SUMMARY = "features.json"  # FEATS/features.json: encoder, samples, dims
 
 # --- training run directory -------------------------------------------------------------
@@ -74,6 +75,19 @@ SLIDE_PREDICTIONS_CSV = "predictions.csv"  # evaluate slides: one row per test s
 PREDICTIONS_DIR = "predictions"  # predictions/{id}.h5ad, prediction in layers
 LAYER_PREDICTED = "predicted"
 LAYER_TARGET = "target"
+
+# --- saved predictor (rankbygene fit) and its predictions (rankbygene predict) -----------
+PREDICTOR_WEIGHTS = "weights.safetensors"  # every member model's tensors
+PREDICTOR_GENES = "genes.txt"  # the genes it predicts, in column order
+PREDICTOR_CARD = "predictor.json"  # what it is and its scale; written last: a complete save
+PRED_SUMMARY = "predict.json"  # PRED/predict.json: the card, and one entry per slide/section
+PRED_MAPS_DIR = "maps"  # PRED/maps/{id}_{gene}.png
+PRED_GEOJSON_SUFFIX = ".geojson"  # PRED/{id}.geojson: one feature per tile (QuPath)
+OBS_TILE_X0 = "tile_x0"  # predictions on tiles: level-0 top-left corner, px
+OBS_TILE_Y0 = "tile_y0"
+OBS_X_UM = "x_um"  # the tile or spot centre in µm from the image's top-left corner
+OBS_Y_UM = "y_um"
+UNS_RANKBYGENE = "rankbygene"  # uns["rankbygene"]: what produced the predictions
 
 # --- multi-run layouts (demo, comparisons, experiments) ---------------------------------
 COMPARISON_DATA = "data"  # the dataset the comparison made or imported

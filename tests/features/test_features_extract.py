@@ -18,7 +18,7 @@ from rankbygene.features import (
     obsm_key,
     read_features,
 )
-from rankbygene.models import create_encoder
+from rankbygene.models import create_encoder, weights_sha256
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,9 @@ def test_round_trip_matches_direct_forward(ds, encoder, tmp_path: Path) -> None:
     np.testing.assert_allclose(ff.features, direct, rtol=1e-4, atol=1e-5)
     assert ff.encoder == "tiny" and ff.source_run is None
     assert ff.attrs[keys.FEAT_ATTR_TRANSFORM] == encoder.transform.to_dict()
+    assert ff.weights_sha256 == weights_sha256(encoder)  # which weights made them
     summary = json.loads((tmp_path / FEATURES_SUMMARY).read_text())
+    assert summary[keys.FEAT_ATTR_WEIGHTS_SHA256] == ff.weights_sha256
     assert summary["encoder"] == "tiny" and summary["embed_dim"] == encoder.embed_dim
     assert summary["samples"]["SYN01"]["n_spots"] == 20
     # obsm copy under FEATS; the dataset's own h5ad is untouched

@@ -22,7 +22,7 @@ from rankbygene.data.wsi import (
 from rankbygene.evaluation.slides import SlideEvalConfig, evaluate_slides
 from rankbygene.features import read_features, read_summary
 from rankbygene.features.slides import extract_slide_features, list_slides, slide_id
-from rankbygene.models import create_encoder
+from rankbygene.models import create_encoder, weights_sha256
 
 MPP = 2.0  # µm per px: a small slide stands for a big one at low magnification
 H, W = 600, 800
@@ -121,6 +121,7 @@ def test_extraction_writes_clam_style_bags_of_tissue_tiles(tmp_path):
     assert ff.features.shape == (len(ff.coords), encoder.embed_dim) and len(ff.coords) > 20
     assert ff.attrs["coords_origin"] == "top-left" and ff.attrs["patch_size_level0"] == window
     assert ff.attrs["mpp"] == pytest.approx(MPP) and ff.attrs["encoder"] == "tiny"
+    assert ff.weights_sha256 == weights_sha256(encoder)
     centres = ff.coords + window // 2
     assert inside[centres[:, 1], centres[:, 0]].mean() > 0.95  # tiles sit on tissue
     with h5py.File(paths[0]) as f:  # CLAM's layout: features + coords datasets

@@ -11,7 +11,13 @@ import torch
 from safetensors.torch import save_file
 
 from rankbygene.keys import ENCODER_CARD, ENCODER_WEIGHTS
-from rankbygene.models import create_encoder, load_encoder, read_state_dict, save_encoder
+from rankbygene.models import (
+    create_encoder,
+    load_encoder,
+    read_state_dict,
+    save_encoder,
+    weights_sha256,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +148,24 @@ def test_ctranspath_original_layout_checkpoint_is_converted(tmp_path):
     enc = create_encoder("ctranspath", weights=tmp_path / "ctranspath.pth")
     got = enc.backbone.state_dict()
     assert all(torch.equal(got[k], v) for k, v in ref.backbone.state_dict().items())
+
+
+def test_weights_digest_depends_on_the_weights_only(tmp_path, tiny):
+    digest = weights_sha256(tiny)
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    # the same weights through a file and a fresh module: the same digest
+    loaded = load_encoder(save_encoder(tiny, tmp_path / "enc"))
+    assert weights_sha256(loaded) == digest
+    # registration order does not matter: the keys are hashed sorted
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)
+    first = torch.nn.ModuleDict({"a": a, "b": b})
+    second = torch.nn.ModuleDict({"b": b, "a": a})
+    assert weights_sha256(first) == weights_sha256(second)
+    # one changed number, or one changed buffer, changes it
+    with torch.no_grad():
+        next(loaded.parameters()).view(-1)[0] += 1e-6
+    assert weights_sha256(loaded) != digest
+    buffers = load_encoder(tmp_path / "enc")
+    bn = next(m for m in buffers.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_mean[0] += 1.0
+    assert weights_sha256(buffers) != digest

@@ -31,6 +31,7 @@ from rankbygene.features.io import (
 )
 from rankbygene.features.settings import EXTRACT
 from rankbygene.fileio import atomic_path
+from rankbygene.models import weights_sha256
 
 if TYPE_CHECKING:
     from rankbygene.data import PatchStore, Sample, STDataset
@@ -40,9 +41,11 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "check_existing_features",
     "default_device",
+    "embed_sample",
     "extract_features",
     "feature_name",
     "obsm_key",
+    "prepare_encoder",
 ]
 
 
@@ -90,8 +93,24 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def prepare_encoder(
+    encoder: torch.nn.Module, device: torch.device, *, channels_last: bool = EXTRACT.channels_last
+) -> torch.nn.Module:
+    """The encoder ready for inference: eval mode, on ``device``, frozen, optionally NHWC.
+
+    Everything that embeds patches (``extract``, ``predict``) prepares it here, so the
+    same encoder gives the same numbers on either path.
+    """
+    encoder = encoder.eval().to(device)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    if channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+    return encoder
+
+
 @torch.inference_mode()
-def _embed_sample(
+def embed_sample(
     sample: Sample,
     encoder: torch.nn.Module,
     *,
@@ -102,7 +121,13 @@ def _embed_sample(
     device: torch.device,
     progress: tqdm,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, coords and barcodes of one sample. Shape: (N, D), (N, 2), (N,)."""
+    """Features, coords and barcodes of one sample's spot patches.
+
+    ``encoder`` must come from :func:`prepare_encoder` (with the same ``channels_last``).
+
+    Shape:
+        returns (N, D) float32, (N, 2), (N,).
+    """
     with sample.patches() as store:
         coords, barcodes = store.coords, store.barcodes
         batches = _PatchBatches(store, batch_size, encoder.transform)
@@ -210,16 +235,13 @@ def extract_features(
     if not todo:
         return paths
 
-    encoder = encoder.eval().to(dev)
-    for p in encoder.parameters():
-        p.requires_grad_(False)
-    if channels_last:
-        encoder = encoder.to(memory_format=torch.channels_last)
+    digest = weights_sha256(encoder)
+    encoder = prepare_encoder(encoder, dev, channels_last=channels_last)
     n_total = sum(s.n_spots for s in todo)
     written: dict[str, Any] = {}
     with tqdm(total=n_total, desc=f"extract {name}", unit="patch") as progress:
         for sample in todo:
-            feats, coords, barcodes = _embed_sample(
+            feats, coords, barcodes = embed_sample(
                 sample,
                 encoder,
                 batch_size=batch_size,
@@ -233,6 +255,7 @@ def extract_features(
                 keys.FEAT_ATTR_ENCODER: enc_name,
                 keys.FEAT_ATTR_SOURCE_RUN: run,
                 keys.FEAT_ATTR_TRANSFORM: transform,
+                keys.FEAT_ATTR_WEIGHTS_SHA256: digest,
                 "sample_id": sample.id,
                 "embed_dim": int(feats.shape[1]),
                 "rankbygene_version": __version__,
@@ -250,6 +273,7 @@ def extract_features(
         "source_run": run,
         "embed_dim": int(encoder.embed_dim),
         "transform": transform,
+        keys.FEAT_ATTR_WEIGHTS_SHA256: digest,
         "data": str(Path(ds.root).resolve()),  # the report finds the dataset by it
         "obsm_key": obsm_key(name),
     }

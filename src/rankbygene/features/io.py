@@ -81,6 +81,12 @@ class FeatureFile:
         """Training run directory the encoder came from (None for a frozen encoder)."""
         return self.attrs.get(keys.FEAT_ATTR_SOURCE_RUN)
 
+    @property
+    def weights_sha256(self) -> str | None:
+        """Digest of the encoder's weights (``models.weights_sha256``); None when the
+        file does not record it (CLAM/TRIDENT files, older extractions)."""
+        return self.attrs.get(keys.FEAT_ATTR_WEIGHTS_SHA256) or None
+
 
 def feature_path(features_dir: str | Path, sample_id: str) -> Path:
     """Path of one sample's feature file: ``features_dir/{sample_id}.h5``."""

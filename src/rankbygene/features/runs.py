@@ -20,6 +20,7 @@ from rankbygene.data import STDataset, read_dataset
 from rankbygene.features.extract import check_existing_features, extract_features
 from rankbygene.features.io import feature_path, update_summary, write_features
 from rankbygene.methods.histogene.data import load_sections
+from rankbygene.models import weights_sha256
 from rankbygene.training import TrainedRun, load_run
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def extract_section_features(
     out_dir = Path(out_dir)
     ids = list(sample_ids) if sample_ids is not None else list(dataset.ids)
     source = str(run.path)
+    digest = weights_sha256(net)
     written, paths = {}, []
     for sid in ids:
         path = feature_path(out_dir, sid)
@@ -106,6 +108,7 @@ def extract_section_features(
             keys.FEAT_ATTR_ENCODER: SECTION_ENCODER,
             keys.FEAT_ATTR_SOURCE_RUN: source,
             keys.FEAT_ATTR_TRANSFORM: net.transform.to_dict(),
+            keys.FEAT_ATTR_WEIGHTS_SHA256: digest,
             "sample_id": sid,
             "embed_dim": int(feats.shape[1]),
             "rankbygene_version": __version__,
@@ -119,6 +122,7 @@ def extract_section_features(
         "source_run": source,
         "embed_dim": int(net.norm.normalized_shape[0]),
         "transform": net.transform.to_dict(),
+        keys.FEAT_ATTR_WEIGHTS_SHA256: digest,
         "data": str(Path(dataset.root).resolve()),
     }
     update_summary(out_dir, header, written)

@@ -11,7 +11,8 @@ MIL code read it unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,26 @@ from rankbygene.data.wsi import (
     tile_grid,
     tissue_mask,
 )
-from rankbygene.features.extract import check_existing_features, default_device, feature_name
+from rankbygene.features.extract import (
+    check_existing_features,
+    default_device,
+    feature_name,
+    prepare_encoder,
+)
 from rankbygene.features.io import feature_path, update_summary, write_features
 from rankbygene.features.settings import EXTRACT, TILING
+from rankbygene.models import weights_sha256
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["extract_slide_features", "list_slides"]
+__all__ = [
+    "TiledSlide",
+    "embed_tiles",
+    "extract_slide_features",
+    "list_slides",
+    "slide_id",
+    "tile_slide",
+]
 
 THUMBNAIL_UM = 16.0
 """Thumbnail pixel size for tissue segmentation (≈ CLAM's 64× downsampled level at 0.25 µm/px)."""
@@ -70,29 +84,120 @@ def slide_id(path: Path) -> str:
     return path.stem
 
 
-@torch.inference_mode()
-def _embed_tiles(
+@dataclass
+class TiledSlide:
+    """One slide segmented and tiled: where its tissue tiles are (no tile read yet).
+
+    Attributes:
+        path: the slide file.
+        slide_id: file name without its suffix.
+        mpp: level-0 µm per pixel.
+        shape: level-0 (height, width) in pixels.
+        patch_um: tile side in µm.
+        window_px: tile side in level-0 pixels.
+        downsample: level-0 pixels per thumbnail pixel.
+        thumbnail: the slide at ``downsample`` (what tissue was segmented on).
+        mask: tissue mask of the thumbnail.
+        origins: level-0 top-left corners of the tissue tiles, raster order.
+
+    Shape:
+        thumbnail (h, w, 3) uint8; mask (h, w) bool; origins (T, 2) int64 (x, y).
+    """
+
+    path: Path
+    slide_id: str
+    mpp: float
+    shape: tuple[int, int]
+    patch_um: float
+    window_px: int
+    downsample: int
+    thumbnail: np.ndarray
+    mask: np.ndarray
+    origins: np.ndarray
+
+    @property
+    def n_tiles(self) -> int:
+        """Number of tissue tiles."""
+        return len(self.origins)
+
+
+def tile_slide(
+    path: Path,
     reader: RegionReader,
-    origins: np.ndarray,
-    window_px: int,
+    *,
+    mpp: float | None = None,
+    patch_um: float = TILING.patch_um,
+    min_tissue: float = TILING.min_tissue,
+) -> TiledSlide:
+    """Segment a slide's tissue on a thumbnail and place its non-overlapping tissue tiles.
+
+    The thumbnail comes from a pyramid level when the file has one, else from level 0
+    read block by block; level 0 is never held whole. Both ``extract --slides`` and
+    ``predict --slides`` tile slides here, so they see the same tiles.
+
+    Args:
+        path: the slide file (pixel size and pyramid are read from it).
+        reader: the slide opened with :func:`rankbygene.data.images.open_image`.
+        mpp: level-0 µm per pixel; default: from the file.
+        patch_um: tile side in µm.
+        min_tissue: minimum tissue fraction of a kept tile.
+
+    Raises:
+        ValueError: the pixel size is unknown (neither given nor in the file).
+    """
+    if not 0 <= min_tissue <= 1:
+        raise ValueError(f"min_tissue must be within [0, 1]; got {min_tissue}.")
+    pixel_um = mpp if mpp is not None else slide_mpp(path)
+    if pixel_um is None:
+        raise ValueError(
+            f"slide {path}: its pixel size is not recorded in the file; pass --mpp "
+            "(µm per level-0 pixel, e.g. 0.25 at 40×, 0.5 at 20×)."
+        )
+    window_px = window_size_px(patch_um, pixel_um)
+    shape = reader.shape
+    downsample = max(1, round(THUMBNAIL_UM / pixel_um))
+    thumbnail = pyramid_thumbnail(path, shape, downsample)
+    if thumbnail is None:  # no pyramid: average level 0 block by block
+        thumbnail = read_thumbnail(reader, shape, downsample)
+    mask = tissue_mask(thumbnail)
+    origins = tile_grid(mask, shape, window_px, downsample, min_tissue)
+    return TiledSlide(
+        path, slide_id(path), float(pixel_um), shape, float(patch_um), window_px, downsample,
+        thumbnail, mask, origins,
+    )  # fmt: skip
+
+
+@torch.inference_mode()
+def embed_tiles(
+    reader: RegionReader,
+    tiles: TiledSlide,
     encoder: torch.nn.Module,
     batch_size: int,
     device: torch.device,
-    progress: tqdm,
-) -> np.ndarray:
-    """(T, D) features of the ``window_px`` tiles at ``origins`` (level-0 top-left)."""
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream the tiles through the encoder, a batch at a time, with a progress bar.
+
+    Only one batch of tiles (and the image blocks they are cut from) is in memory at
+    a time. ``encoder`` must come from :func:`~rankbygene.features.extract.prepare_encoder`.
+
+    Yields:
+        (index of the batch's first tile, its features).
+
+    Shape:
+        features (b, D) float32, b <= batch_size.
+    """
     out_px = encoder.transform.input_size
-    centres = origins + window_px / 2  # cut_patches centres its windows
-    feats = []
-    for start in range(0, len(origins), batch_size):
-        batch = cut_patches(
-            reader, centres[start : start + batch_size], window_px, out_px, desc="tiles"
-        ).patches
-        x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
-        x = encoder.transform.normalize(x).contiguous().to(device)
-        feats.append(encoder(x).float().cpu())
-        progress.update(len(batch))
-    return torch.cat(feats).numpy()
+    window_px = tiles.window_px
+    centres = tiles.origins + window_px / 2  # cut_patches centres its windows
+    with tqdm(total=tiles.n_tiles, desc=tiles.slide_id, unit="tile", leave=False) as progress:
+        for start in range(0, tiles.n_tiles, batch_size):
+            batch = cut_patches(
+                reader, centres[start : start + batch_size], window_px, out_px, desc="tiles"
+            ).patches
+            x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+            x = encoder.transform.normalize(x).contiguous().to(device)
+            yield start, encoder(x).float().cpu().numpy()
+            progress.update(len(batch))
 
 
 def extract_slide_features(
@@ -142,7 +247,8 @@ def extract_slide_features(
     run = str(source_run) if source_run is not None else None
     enc_name = str(encoder.name)
     transform = encoder.transform.to_dict()
-    encoder = encoder.eval().to(dev)
+    digest = weights_sha256(encoder)
+    encoder = prepare_encoder(encoder, dev, channels_last=False)
     written: dict[str, Any] = {}
     outputs = []
     for path in tqdm(paths, desc=f"slides {feature_name(encoder, source_run)}", unit="slide"):
@@ -153,51 +259,40 @@ def extract_slide_features(
             check_existing_features(target, enc_name, run)
             logger.info("slide %s: %s exists, skipped (use --overwrite)", sid, target)
             continue
-        pixel_um = mpp if mpp is not None else slide_mpp(path)
-        if pixel_um is None:
-            raise ValueError(
-                f"slide {path}: its pixel size is not recorded in the file; pass --mpp "
-                "(µm per level-0 pixel, e.g. 0.25 at 40×, 0.5 at 20×)."
-            )
-        window_px = window_size_px(patch_um, pixel_um)
         reader = open_image(path)
         try:
-            shape = reader.shape
-            downsample = max(1, round(THUMBNAIL_UM / pixel_um))
-            thumbnail = pyramid_thumbnail(path, shape, downsample)
-            if thumbnail is None:  # no pyramid: average level 0 block by block
-                thumbnail = read_thumbnail(reader, shape, downsample)
-            mask = tissue_mask(thumbnail)
-            origins = tile_grid(mask, shape, window_px, downsample, min_tissue)
-            if len(origins) == 0:
+            tiles = tile_slide(path, reader, mpp=mpp, patch_um=patch_um, min_tissue=min_tissue)
+            if tiles.n_tiles == 0:
                 raise ValueError(
                     f"slide {path}: no {patch_um:g} µm tile is ≥ {min_tissue:.0%} tissue "
-                    f"(tissue covers {mask.mean():.1%} of the thumbnail); check the slide "
-                    "and --mpp, or lower --min-tissue / --patch-um."
+                    f"(tissue covers {tiles.mask.mean():.1%} of the thumbnail); check the "
+                    "slide and --mpp, or lower --min-tissue / --patch-um."
                 )
-            with tqdm(total=len(origins), desc=sid, unit="tile", leave=False) as progress:
-                feats = _embed_tiles(reader, origins, window_px, encoder, batch_size, dev, progress)
+            feats = np.concatenate(
+                [f for _, f in embed_tiles(reader, tiles, encoder, batch_size, dev)]
+            )
         finally:
             reader.close()
         attrs = {
             keys.FEAT_ATTR_ENCODER: enc_name,
             keys.FEAT_ATTR_SOURCE_RUN: run,
             keys.FEAT_ATTR_TRANSFORM: transform,
+            keys.FEAT_ATTR_WEIGHTS_SHA256: digest,
             "slide_id": sid,
             "slide_path": str(path),
             "coords_origin": "top-left",
-            "patch_size_level0": window_px,
+            "patch_size_level0": tiles.window_px,
             "patch_um": float(patch_um),
-            "mpp": float(pixel_um),
+            "mpp": tiles.mpp,
             "embed_dim": int(feats.shape[1]),
             "rankbygene_version": __version__,
         }
-        tile_ids = [f"{x}_{y}" for x, y in origins]  # stands in for spot barcodes
-        write_features(target, feats, origins, tile_ids, attrs)
+        tile_ids = [f"{x}_{y}" for x, y in tiles.origins]  # stands in for spot barcodes
+        write_features(target, feats, tiles.origins, tile_ids, attrs)
         written[sid] = {"n_tiles": len(feats), "dim": int(feats.shape[1]), "file": target.name}
         logger.info(
             "slide %s: %d tiles of %d px (%.1f%% tissue) -> %s",
-            sid, len(feats), window_px, 100 * float(mask.mean()), target,
+            sid, len(feats), tiles.window_px, 100 * float(tiles.mask.mean()), target,
         )  # fmt: skip
     header = {
         "encoder": enc_name,
@@ -205,6 +300,7 @@ def extract_slide_features(
         "source_run": run,
         "embed_dim": int(encoder.embed_dim),
         "transform": transform,
+        keys.FEAT_ATTR_WEIGHTS_SHA256: digest,
         "kind": "slides",
     }
     update_summary(out_dir, header, written)

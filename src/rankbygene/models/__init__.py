@@ -6,7 +6,7 @@ from rankbygene.models.ctranspath import ConvStem
 from rankbygene.models.encoders import Encoder
 from rankbygene.models.freeze import backbone_blocks, freeze_backbone, unfreeze_last_blocks
 from rankbygene.models.heads import MLPHead
-from rankbygene.models.io import load_encoder, read_card, save_encoder
+from rankbygene.models.io import load_encoder, read_card, save_encoder, weights_sha256
 from rankbygene.models.registry import (
     EncoderSpec,
     create_encoder,
@@ -49,4 +49,5 @@ __all__ = [
     "unfreeze_last_blocks",
     "update_momentum",
     "weak_augment",
+    "weights_sha256",
 ]

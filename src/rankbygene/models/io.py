@@ -1,13 +1,17 @@
-"""Saving an encoder as ``model.safetensors`` + ``card.json`` and loading it back."""
+"""Saving an encoder as ``model.safetensors`` + ``card.json``, loading it back, and the
+fingerprint of a network's weights (:func:`weights_sha256`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from rankbygene import __version__
 from rankbygene.fileio import atomic_path, write_text_atomic
@@ -26,6 +30,23 @@ CARD_BUILD_KWARGS = "build_kwargs"
 CARD_HUB_ID = "hub_id"
 CARD_VERSION = "rankbygene_version"
 CARD_EXTRA = "extra"
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """SHA-256 of a network's state-dict tensors, in a canonical order (hex digest).
+
+    Every entry (parameters and buffers) is hashed in sorted key order as its key, dtype,
+    shape and raw bytes, so the digest depends on the weights alone: not on the file
+    they came from, the device, or the order modules were registered in. Two networks
+    with the same digest compute the same features; features record it (extraction)
+    and a saved predictor checks it (``rankbygene predict``).
+    """
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def save_encoder(encoder: Encoder, directory: str | Path, **card_extra: Any) -> Path:
