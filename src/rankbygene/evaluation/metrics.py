@@ -1,4 +1,4 @@
-"""Gene-expression prediction metrics (METHOD.md §5).
+"""Gene-expression prediction metrics (docs/method.md §5).
 
 One sample's spots at a time: Pearson correlation per gene across spots, then the
 mean over genes; MSE and MAE over spots × genes. Genes that are constant in the

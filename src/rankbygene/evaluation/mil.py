@@ -1,6 +1,6 @@
 """Slide-level models and survival maths: gated-attention ABMIL, discrete-time survival.
 
-The slide tasks of the paper (METHOD.md §5) pool a whole slide's patch features with
+The slide tasks of the paper (docs/method.md §5) pool a whole slide's patch features with
 gated-attention multiple-instance learning (Ilse et al. 2018, as in CLAM) and then
 either classify the slide or predict a discrete-time hazard (MCAT-style survival:
 time cut into bins at quartiles of the uncensored times, negative log-likelihood of

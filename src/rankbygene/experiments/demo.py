@@ -1,10 +1,11 @@
 """``rankbygene demo``: the whole pipeline on the built-in synthetic dataset.
 
 Generates a synthetic ST dataset, saves one random initialisation of the encoder,
-then for each method (the frozen initialisation, HEST-FT, BLEEP, RankByGene) trains
-from that same initialisation, extracts features for every spot and evaluates
-gene-expression prediction on a held-out patient with the paper's MLP-probe
-protocol. Writes ``results.json``, ``results.md`` and ``report.html``.
+then trains every compared method (``settings.COMPARED_METHODS``: ST-Net, HisToGene,
+HEST-FT, BLEEP, RankByGene) from that same initialisation, extracts features for
+every spot and evaluates gene-expression prediction on a held-out patient with the
+paper's MLP-probe protocol, beside the frozen initialisation and each method's own
+predictors. Writes ``results.json``, ``results.md`` and ``report.html``.
 
 Layout of the output directory::
 
@@ -12,7 +13,7 @@ Layout of the output directory::
     init/                 the shared initial encoder (safetensors + card)
     runs/{method}/        training runs
     features/{method}/    features per sample (CLAM/TRIDENT h5)
-    eval/{panel}/{method}/  results.json, results.md, predictions/
+    eval/{panel}/{row}/   results.json, results.md, predictions/
     results.json, results.md, report.html
 """
 

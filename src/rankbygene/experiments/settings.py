@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 COMPARED_METHODS: tuple[str, ...] = ("stnet", "histogene", "hest-ft", "bleep", "rankbygene")
-"""The trained systems every comparison runs (METHOD.md §6), beside the frozen encoder."""
+"""The trained systems every comparison runs (docs/method.md §6), beside the frozen encoder."""
 
 FULL_EPOCHS, QUICK_EPOCHS = 12, 3
 

@@ -30,7 +30,7 @@ def distillation_loss(
                  = \frac{1}{N} \sum_i (2 - 2 \cos(v_i, t_i))
 
     ``cosine``: 1 − mean cos(v_i, t_i) (half of ``mse``); ``infonce``: InfoNCE from
-    student to teacher with temperature τ, the authors' code (METHOD.md §8). The
+    student to teacher with temperature τ, the authors' code (docs/method.md §7). The
     teacher is always detached: it is trained by EMA only.
 
     Args:

@@ -26,7 +26,7 @@ TERMS: tuple[str, ...] = (TERM_CONTRASTIVE, TERM_RANKING, TERM_DISTILLATION)
 
 
 class RankByGeneObjective(nn.Module):
-    r"""L = L_con + λ1·L_rank + λ2·L_dist (METHOD.md §3, Eq. 6).
+    r"""L = L_con + λ1·L_rank + λ2·L_dist (docs/method.md §3, Eq. 6).
 
     Every term is always returned, so logging needs no special cases: a term whose
     weight is 0 is still computed (under ``no_grad``, so it costs no backward), and

@@ -1,6 +1,6 @@
 """Cross-modal ranking consistency (RankByGene Eqs. 2–4) and rank accuracy.
 
-Notation (METHOD.md §3): V, G are the L2-normalised image and gene embeddings of a
+Notation (docs/method.md §3): V, G are the L2-normalised image and gene embeddings of a
 batch of N spots, S^v = V Vᵀ and S^g = G Gᵀ their cosine-similarity matrices. For an
 anchor i and two other spots j ≠ k (both ≠ i)
 
@@ -122,7 +122,7 @@ def _paper_all(sim_v: torch.Tensor, sim_g: torch.Tensor) -> torch.Tensor:
 def _reference_code(
     sim_v: torch.Tensor, sim_g: torch.Tensor, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """The authors' published form (METHOD.md §8), for reproduction.
+    """The authors' published form (docs/method.md §7), for reproduction.
 
     Both similarity matrices are softmaxed along rows (temperature 1, diagonal kept);
     their columns are shuffled with ONE random permutation p shared by all rows and

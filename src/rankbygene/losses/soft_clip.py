@@ -1,4 +1,4 @@
-"""BLEEP's soft-target CLIP loss (a compared system, METHOD.md §6)."""
+"""BLEEP's soft-target CLIP loss (a compared system, docs/method.md §6)."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ class MLPHead(nn.Module):
     """Plain MLP: (Linear → ReLU [→ Dropout]) × (n_layers − 1) → Linear.
 
     Used both as the image projection head h_v and as the gene encoder h_g
-    (METHOD.md §2: 3-layer MLPs to d = 1024). The paper describes a plain MLP, so
+    (docs/method.md §2: 3-layer MLPs to d = 1024). The paper describes a plain MLP, so
     there is no normalisation layer (the authors' code uses a residual MLP with
-    LayerNorm, METHOD.md §8; not reproduced here).
+    LayerNorm, docs/method.md §7; not reproduced here).
 
     Args:
         in_dim: Input width.

@@ -1,4 +1,4 @@
-"""Teacher-student pair and the EMA helpers (METHOD.md §2)."""
+"""Teacher-student pair and the EMA helpers (docs/method.md §2)."""
 
 from __future__ import annotations
 

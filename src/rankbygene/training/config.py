@@ -1,7 +1,7 @@
 """Typed training configuration, loadable from and saved to YAML.
 
 The CLI builds a :class:`TrainConfig`; the library never sees argparse. Defaults
-follow the paper (METHOD.md §4); a method may override a few of them (BLEEP uses a
+follow the paper (docs/method.md §4); a method may override a few of them (BLEEP uses a
 256-d projection and τ = 1), which is applied by :func:`resolve_config` so that the
 ``config.yaml`` written into a run directory is exactly what ran.
 """
@@ -49,7 +49,7 @@ class TrainConfig:
         lambda_rank: Weight λ1 of the ranking loss (paper: 5).
         lambda_dist: Weight λ2 of the distillation loss (paper: 1).
         triplets: ``sampled`` (paper's acceleration) or ``all``.
-        ranking_variant: ``paper`` or ``reference-code`` (METHOD.md §8).
+        ranking_variant: ``paper`` or ``reference-code`` (docs/method.md §7).
         stop_gradient: Treat gene similarities as targets in the ranking loss.
         distill: Distillation kind: ``mse`` (paper), ``cosine``, ``infonce``.
         ema_every: EMA teacher update after every ``step`` (paper) or ``epoch``.

@@ -189,7 +189,7 @@ class AlignmentModule(L.LightningModule):
 
     # --- EMA ---------------------------------------------------------------------------
     def momentum_at(self, progress_step: int, total: int) -> float:
-        """EMA momentum on the cosine schedule (METHOD.md §2)."""
+        """EMA momentum on the cosine schedule (docs/method.md §2)."""
         return cosine_momentum_schedule(
             progress_step,
             max(total, 1),

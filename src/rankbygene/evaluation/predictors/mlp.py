@@ -263,7 +263,7 @@ def cross_fit_mlp(
     *,
     groups: Sequence[str] | np.ndarray | None = None,
 ) -> list[MLPProbe]:
-    """Train one MLP probe per fold of the training set (METHOD.md §5).
+    """Train one MLP probe per fold of the training set (docs/method.md §5).
 
     Args:
         X: features of all training spots.
