@@ -22,6 +22,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "GeneEvaluation": "rankbygene.evaluation.genes.results",
         "write_gene_evaluation": "rankbygene.evaluation.genes.results",
         "evaluate_genes": "rankbygene.evaluation.genes.evaluate",
+        "fit_gene_predictors": "rankbygene.evaluation.genes.evaluate",
+        "FittedPredictors": "rankbygene.evaluation.genes.evaluate",
         "run_gene_evaluation": "rankbygene.evaluation.genes.evaluate",
     },
 )

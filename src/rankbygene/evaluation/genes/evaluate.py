@@ -1,10 +1,14 @@
-"""Run a gene evaluation: build the predictors, fit, predict, score; optionally write."""
+"""Run a gene evaluation: build the predictors, fit, predict, score; optionally write.
+
+:func:`fit_gene_predictors` is the fitting half alone, shared with ``rankbygene fit``
+(a saved predictor is fitted exactly as the evaluation fits it).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ from rankbygene.training import TrainedRun, load_run
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate_genes", "run_gene_evaluation"]
+__all__ = ["FittedPredictors", "evaluate_genes", "fit_gene_predictors", "run_gene_evaluation"]
 
 
 def _fixed_panel(predictors: Sequence[Predictor]) -> list[str] | None:
@@ -33,6 +37,80 @@ def _fixed_panel(predictors: Sequence[Predictor]) -> list[str] | None:
     if len(fixed) > 1:
         raise ValueError("These predictors are trained on different panels; evaluate them apart.")
     return list(fixed.pop()) if fixed else None
+
+
+@dataclass
+class FittedPredictors:
+    """Predictors fitted on an evaluation's training spots.
+
+    Attributes:
+        inputs: the split, features, panel and targets they were fitted on.
+        predictors: the fitted predictors, primary first.
+        run: the training run of a run's own predictor (else None).
+    """
+
+    inputs: EvalInputs
+    predictors: list[Predictor]
+    run: TrainedRun | None
+
+
+def fit_gene_predictors(
+    dataset: STDataset | str | Path,
+    features_dir: str | Path | None,
+    train_ids: str | Sequence[str],
+    test_ids: str | Sequence[str],
+    config: GeneEvalConfig,
+    *,
+    require_test: bool = True,
+) -> FittedPredictors:
+    """Build the configured predictor(s) and fit them on the training samples' spots.
+
+    The one fitting path of ``evaluate genes`` and ``rankbygene fit``: the panel is
+    chosen on the training samples (or fixed by the run), the targets preprocessed with
+    ``config``, and each predictor fitted on every training spot.
+
+    Args:
+        dataset: an STDataset or its directory.
+        features_dir: ``{id}.h5`` feature files; None for a predictor reading none.
+        train_ids: training sample ids (list or comma string).
+        test_ids: test sample ids (read and checked, not fitted on).
+        config: evaluation settings; ``config.run`` names a run's own predictor.
+        require_test: False accepts no test sample (fitting a predictor to save).
+
+    Raises:
+        ValueError: bad split, panel or predictor settings.
+        FileNotFoundError: missing features, or an unfinished run.
+    """
+    run = load_run(config.run) if config.run else None
+    predictors = build_predictors(
+        config.probe,
+        mlp=config.mlp,
+        ridge=config.ridge,
+        retrieval=config.retrieval,
+        position=config.position,
+        run=run,
+    )
+    reads_features = any(p.reads_features for p in predictors)
+    if reads_features and features_dir is None:
+        raise ValueError(f"--probe {config.probe} reads image features: pass --features FEATS.")
+    genes = _fixed_panel(predictors)
+    source = str(run.path / keys.RUN_GENES) if run is not None else ""
+    inp = load_inputs(
+        dataset,
+        features_dir if reads_features else None,
+        train_ids,
+        test_ids,
+        config,
+        genes=genes,
+        genes_source=source,
+        require_test=require_test,
+    )
+    if run is not None:
+        _warn_on_mismatch(inp, run, config)
+    train = inp.spots(inp.train)
+    for predictor in predictors:
+        predictor.fit(train, inp.genes)
+    return FittedPredictors(inp, predictors, run)
 
 
 def run_gene_evaluation(
@@ -61,37 +139,12 @@ def run_gene_evaluation(
         FileNotFoundError: missing features, or an unfinished run.
     """
     config = config or GeneEvalConfig()
-    run = load_run(config.run) if config.run else None
-    predictors = build_predictors(
-        config.probe,
-        mlp=config.mlp,
-        ridge=config.ridge,
-        retrieval=config.retrieval,
-        position=config.position,
-        run=run,
-    )
-    reads_features = any(p.reads_features for p in predictors)
-    if reads_features and features_dir is None:
-        raise ValueError(f"--probe {config.probe} reads image features: pass --features FEATS.")
-    genes = _fixed_panel(predictors)
-    source = str(run.path / keys.RUN_GENES) if run is not None else ""
-    inp = load_inputs(
-        dataset,
-        features_dir if reads_features else None,
-        train_ids,
-        test_ids,
-        config,
-        genes=genes,
-        genes_source=source,
-    )
-    if run is not None:
-        _warn_on_mismatch(inp, run, config)
-    train = inp.spots(inp.train)
+    fitted = fit_gene_predictors(dataset, features_dir, train_ids, test_ids, config)
+    inp = fitted.inputs
     targets = {s: inp.expr[s] for s in inp.test}
     blocks: dict[str, Any] = {}
     predictions = {}
-    for predictor in predictors:
-        predictor.fit(train, inp.genes)
+    for predictor in fitted.predictors:
         member_preds = [
             _split_by_sample(pred, inp, inp.test) for pred in predictor.predict(inp.spots(inp.test))
         ]

@@ -78,12 +78,18 @@ def _positions(adatas: dict[str, ad.AnnData], ids: Sequence[str]) -> np.ndarray 
 
 
 def check_split(
-    dataset: STDataset, train_ids: list[str], test_ids: list[str], split_unit: str = "patient"
+    dataset: STDataset,
+    train_ids: list[str],
+    test_ids: list[str],
+    split_unit: str = "patient",
+    *,
+    require_test: bool = True,
 ) -> None:
     """Refuse empty, unknown, overlapping or (unless ``split_unit="section"``) patient-leaking
-    splits."""
-    if not train_ids or not test_ids:
-        raise ValueError("Both --train-samples and --test-samples need at least one sample id.")
+    splits; ``require_test=False`` accepts training samples alone (fitting a predictor)."""
+    if not train_ids or (require_test and not test_ids):
+        need = "Both --train-samples and --test-samples" if require_test else "--train-samples"
+        raise ValueError(f"{need} need at least one sample id.")
     known = set(dataset.ids)
     unknown = [s for s in train_ids + test_ids if s not in known]
     if unknown:
@@ -93,6 +99,8 @@ def check_split(
     both = sorted(set(train_ids) & set(test_ids))
     if both:
         raise ValueError(f"Samples {both} are in both the training and the test samples.")
+    if not test_ids:
+        return
     if split_unit == "section":
         logger.warning(
             "split_unit=section: test samples may share a patient with training; the "
@@ -135,6 +143,7 @@ def load_inputs(
     *,
     genes: list[str] | None = None,
     genes_source: str = "",
+    require_test: bool = True,
 ) -> EvalInputs:
     """Check the split, read AnnData and features, fix the panel and preprocess expression.
 
@@ -147,6 +156,7 @@ def load_inputs(
         genes: a fixed panel (a trained run's ``genes.txt``); None selects
             ``config.panel`` on the training samples.
         genes_source: the file a fixed panel came from, for the results.
+        require_test: refuse an empty test set (False: fitting a predictor only).
 
     Raises:
         ValueError: a bad split, features of different dims, a panel with no gene, or
@@ -155,7 +165,7 @@ def load_inputs(
     """
     ds = read_dataset(dataset) if isinstance(dataset, str | Path) else dataset
     train, test = parse_ids(train_ids), parse_ids(test_ids)
-    check_split(ds, train, test, config.split_unit)
+    check_split(ds, train, test, config.split_unit, require_test=require_test)
     adatas = {sid: ds[sid].read_adata() for sid in train + test}
     feats_dir = Path(features_dir) if features_dir is not None else None
     feats = (

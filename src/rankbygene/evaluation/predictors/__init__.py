@@ -3,7 +3,7 @@
 ``mlp`` and ``ridge`` are probes fitted on the training spots' features; ``head`` and
 ``retrieval`` are a trained run's own predictors (the method declares which it has);
 ``position`` is the image-free baseline. :func:`build_predictors` makes them from a
-``probe`` name.
+``probe`` name; :func:`predictor_from_state` rebuilds a saved one (``rankbygene fit``).
 """
 
 from rankbygene.lazy import lazy_exports
@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "Predictor": "rankbygene.evaluation.predictors.base",
         "SpotSet": "rankbygene.evaluation.predictors.base",
+        "PredictorState": "rankbygene.evaluation.predictors.base",
         "PROBES": "rankbygene.evaluation.predictors.settings",
         "MLPProbeConfig": "rankbygene.evaluation.predictors.settings",
         "RidgeProbeConfig": "rankbygene.evaluation.predictors.settings",
@@ -24,5 +25,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "RetrievalPredictor": "rankbygene.evaluation.predictors.retrieval",
         "PositionPredictor": "rankbygene.evaluation.predictors.position",
         "build_predictors": "rankbygene.evaluation.predictors.registry",
+        "predictor_from_state": "rankbygene.evaluation.predictors.registry",
+        "SAVABLE": "rankbygene.evaluation.predictors.registry",
     },
 )

@@ -6,6 +6,12 @@ training spots; a run's own predictors (its expression head, BLEEP retrieval) co
 trained and fix the panel to the run's genes. A predictor may hold several member
 models (the MLP probe's fold models): :meth:`Predictor.predict` returns one prediction
 per member, and scoring reports their spread.
+
+A fitted predictor can be saved and rebuilt (``rankbygene fit`` / ``predict``):
+:meth:`Predictor.state` gives its tensors and a JSON-ready description
+(:class:`PredictorState`), and ``from_state`` of its class rebuilds it, predicting the
+same numbers. The position baseline cannot be saved (it reads array positions, which
+a new slide does not have).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Any, ClassVar
 
 import anndata as ad
 import numpy as np
+import torch
 
-__all__ = ["Predictor", "SpotSet"]
+__all__ = ["Predictor", "PredictorState", "SpotSet", "require_tensors"]
 
 
 @dataclass
@@ -51,6 +58,25 @@ class SpotSet:
         if self.features is None:
             raise ValueError(f"The {who} predictor reads image features; pass --features FEATS.")
         return self.features
+
+
+@dataclass
+class PredictorState:
+    """A fitted predictor as data: what a saved predictor stores.
+
+    Attributes:
+        tensors: named tensors (weights, standardisation, reference spots), written to
+            safetensors.
+        meta: JSON-ready settings, dimensions and member descriptions, enough to rebuild
+            the networks the tensors fill.
+    """
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+    def under(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The tensors named ``prefix + key``, keyed by ``key`` (one network's state dict)."""
+        return {k[len(prefix) :]: v for k, v in self.tensors.items() if k.startswith(prefix)}
 
 
 class Predictor(ABC):
@@ -89,3 +115,31 @@ class Predictor(ABC):
     def members(self) -> list[dict[str, Any]]:
         """What each member model is (fold index, best epoch...), after :meth:`fit`."""
         return [{"fold": 0}]
+
+    def state(self) -> PredictorState:
+        """The fitted predictor's tensors and description (see :class:`PredictorState`).
+
+        Raises:
+            RuntimeError: not fitted yet.
+            ValueError: this kind of predictor cannot be saved.
+        """
+        raise ValueError(f"The {self.name} predictor cannot be saved.")
+
+    @classmethod
+    def from_state(cls, state: PredictorState) -> Predictor:
+        """Rebuild a fitted predictor from :meth:`state` (it predicts the same numbers).
+
+        Raises:
+            ValueError: a state that does not describe this predictor.
+        """
+        raise ValueError(f"The {cls.name} predictor cannot be loaded from a saved state.")
+
+
+def require_tensors(state: PredictorState, names: list[str], who: str) -> None:
+    """Refuse a state that lacks tensors a predictor needs (a truncated or foreign file)."""
+    missing = [n for n in names if n not in state.tensors]
+    if missing:
+        raise ValueError(
+            f"The saved {who} predictor lacks tensor(s) {missing[:5]}; its weights file is "
+            "incomplete or from another predictor. Fit it again with `rankbygene fit`."
+        )

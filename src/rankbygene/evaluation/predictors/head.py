@@ -11,34 +11,52 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.base import (
+    Predictor,
+    PredictorState,
+    SpotSet,
+    require_tensors,
+)
 from rankbygene.training import TrainedRun
 
 __all__ = ["HeadPredictor"]
 
 
 class HeadPredictor(Predictor):
-    """The expression head of a finished ST-Net or HisToGene run."""
+    """A trained linear expression head.
+
+    Args:
+        head: the linear layer features → ``genes``.
+        genes: the genes of its output columns.
+        source: the run it comes from (resolved path), for settings and messages.
+    """
 
     name = "head"
 
-    def __init__(self, run: TrainedRun) -> None:
-        self.run = run
-        self.head = run.expression_head()
+    def __init__(self, head: nn.Linear, genes: list[str], source: str) -> None:
+        self.head = head.eval()
+        self.run_genes = list(genes)
+        self.source = source
         self.columns: torch.Tensor | None = None
+
+    @classmethod
+    def from_run(cls, run: TrainedRun) -> HeadPredictor:
+        """The expression head of a finished ST-Net or HisToGene run."""
+        return cls(run.expression_head(), run.genes, str(run.path.resolve()))
 
     @property
     def genes(self) -> list[str]:
-        return list(self.run.genes)
+        return list(self.run_genes)
 
     def fit(self, train: SpotSet, genes: list[str]) -> None:
         """Nothing to fit: the head is trained. Its columns are put in ``genes`` order."""
-        position = {g: i for i, g in enumerate(self.run.genes)}
+        position = {g: i for i, g in enumerate(self.run_genes)}
         missing = [g for g in genes if g not in position]
         if missing:
             raise ValueError(
-                f"Run {self.run.path} predicts {len(position)} genes; {len(missing)} asked "
+                f"Run {self.source} predicts {len(position)} genes; {len(missing)} asked "
                 f"for are not among them (e.g. {', '.join(missing[:5])})."
             )
         self.columns = torch.as_tensor([position[g] for g in genes])
@@ -48,9 +66,9 @@ class HeadPredictor(Predictor):
         features = spots.require_features(self.name)
         if features.shape[1] != self.head.in_features:
             raise ValueError(
-                f"Features have dim {features.shape[1]} but the head of run {self.run.path} "
+                f"Features have dim {features.shape[1]} but the head of run {self.source} "
                 f"expects {self.head.in_features}: extract them with `rankbygene extract "
-                f"--run {self.run.path}`."
+                f"--run {self.source}`."
             )
         out = self.head(torch.as_tensor(features, dtype=torch.float32))
         if self.columns is not None:
@@ -58,4 +76,22 @@ class HeadPredictor(Predictor):
         return [out.numpy()]
 
     def settings(self) -> dict[str, Any]:
-        return {"run": str(self.run.path.resolve())}
+        return {"run": self.source}
+
+    def state(self) -> PredictorState:
+        """The head's rows for the fitted genes (``weight`` (G, D), ``bias`` (G,))."""
+        columns = self.columns if self.columns is not None else torch.arange(len(self.run_genes))
+        genes = [self.run_genes[i] for i in columns.tolist()]
+        tensors = {
+            "weight": self.head.weight.detach()[columns].clone(),
+            "bias": self.head.bias.detach()[columns].clone(),
+        }
+        return PredictorState(tensors, {"genes": genes, "source": self.source})
+
+    @classmethod
+    def from_state(cls, state: PredictorState) -> HeadPredictor:
+        require_tensors(state, ["weight", "bias"], cls.name)
+        weight, bias = state.tensors["weight"], state.tensors["bias"]
+        head = nn.Linear(weight.shape[1], weight.shape[0])
+        head.load_state_dict({"weight": weight, "bias": bias})
+        return cls(head, state.meta["genes"], state.meta["source"])

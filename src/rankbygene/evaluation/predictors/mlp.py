@@ -1,5 +1,7 @@
 """The paper's MLP probe on frozen features, cross-fitted over k folds of the training spots.
 
+(Over 350 lines: the probe, its k-fold cross-fit and its saved state are one unit.)
+
 Architecture in → 1024 → 1024 → G with ReLU and dropout 0.1 (the paper does not give
 the dropout rate; 0.1 is our choice), Adam lr 1e-4, 20 epochs, MSE, batch 64. The
 training spots are split into k folds; on each fold the model is trained on the other
@@ -24,7 +26,12 @@ from sklearn.model_selection import GroupKFold, KFold
 from torch import nn
 from tqdm.auto import tqdm
 
-from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.base import (
+    Predictor,
+    PredictorState,
+    SpotSet,
+    require_tensors,
+)
 from rankbygene.evaluation.predictors.settings import FoldUnit, MLPProbeConfig
 
 logger = logging.getLogger(__name__)
@@ -322,3 +329,48 @@ class MLPProbePredictor(Predictor):
             }
             for i, p in enumerate(self.probes)
         ]
+
+    def state(self) -> PredictorState:
+        """Each fold model's weights and input standardisation (``{fold}.model.*``,
+        ``{fold}.mean``, ``{fold}.std``); the settings and dims rebuild the networks."""
+        if not self.probes:
+            raise RuntimeError("fit the MLP probe before saving it.")
+        tensors: dict[str, torch.Tensor] = {}
+        for i, probe in enumerate(self.probes):
+            tensors |= {f"{i}.model.{k}": v for k, v in probe.model.state_dict().items()}
+            tensors[f"{i}.mean"], tensors[f"{i}.std"] = probe.mean, probe.std
+        first = self.probes[0].model
+        meta = {
+            "config": {**asdict(self.config), "hidden_dims": list(self.config.hidden_dims)},
+            "in_dim": int(first[0].in_features),
+            "out_dim": int(first[-1].out_features),
+            "members": self.members(),
+        }
+        return PredictorState(tensors, meta)
+
+    @classmethod
+    def from_state(cls, state: PredictorState) -> MLPProbePredictor:
+        config = MLPProbeConfig(**state.meta["config"])
+        predictor = cls(config)
+        for i, member in enumerate(state.meta["members"]):
+            weights = state.under(f"{i}.model.")
+            require_tensors(state, [f"{i}.mean", f"{i}.std"], cls.name)
+            model = build_mlp(
+                state.meta["in_dim"], state.meta["out_dim"], config.hidden_dims, config.dropout
+            )
+            try:
+                model.load_state_dict(weights)
+            except RuntimeError as err:  # missing, unexpected or mis-shaped tensors
+                raise ValueError(
+                    f"The saved MLP probe's fold {i} does not fit its recorded shape: {err}"
+                ) from err
+            predictor.probes.append(
+                MLPProbe(
+                    model.eval(),
+                    state.tensors[f"{i}.mean"],
+                    state.tensors[f"{i}.std"],
+                    int(member["best_epoch"]),
+                    val_losses=list(member.get("val_curve") or []),
+                )
+            )
+        return predictor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rankbygene.evaluation.predictors.base import Predictor
+from rankbygene.evaluation.predictors.base import Predictor, PredictorState
 from rankbygene.evaluation.predictors.head import HeadPredictor
 from rankbygene.evaluation.predictors.mlp import MLPProbePredictor
 from rankbygene.evaluation.predictors.position import PositionPredictor
@@ -17,7 +17,25 @@ from rankbygene.evaluation.predictors.settings import (
 )
 from rankbygene.training import TrainedRun
 
-__all__ = ["build_predictors"]
+__all__ = ["SAVABLE", "build_predictors", "predictor_from_state"]
+
+_CLASSES: dict[str, type[Predictor]] = {
+    cls.name: cls
+    for cls in (MLPProbePredictor, RidgeProbePredictor, HeadPredictor, RetrievalPredictor)
+}
+SAVABLE: tuple[str, ...] = tuple(_CLASSES)
+"""Predictors that can be saved (``rankbygene fit --probe``) and rebuilt from their state."""
+
+
+def predictor_from_state(name: str, state: PredictorState) -> Predictor:
+    """Rebuild a saved predictor of kind ``name`` (see :meth:`Predictor.state`).
+
+    Raises:
+        ValueError: an unknown kind, or a state that does not describe it.
+    """
+    if name not in _CLASSES:
+        raise ValueError(f"Unknown saved predictor kind {name!r}; known: {', '.join(SAVABLE)}.")
+    return _CLASSES[name].from_state(state)
 
 
 def build_predictors(
@@ -48,7 +66,9 @@ def build_predictors(
                 f"{run.path} is a {run.method.name} run; its own predictors are: {own}. "
                 "Use --probe mlp|ridge to probe its features."
             )
-        return [HeadPredictor(run) if probe == "head" else RetrievalPredictor(run, retrieval)]
+        if probe == "head":
+            return [HeadPredictor.from_run(run)]
+        return [RetrievalPredictor.from_run(run, retrieval)]
     if probe == "position":
         return [PositionPredictor(position)]
     kinds = ("mlp", "ridge") if probe == "both" else (probe,)

@@ -19,8 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from rankbygene.data import preprocess_expression
-from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.base import (
+    Predictor,
+    PredictorState,
+    SpotSet,
+    require_tensors,
+)
 from rankbygene.evaluation.predictors.settings import RetrievalSettings, Weighting
+from rankbygene.models import MLPHead
 from rankbygene.training import TrainedRun
 
 logger = logging.getLogger(__name__)
@@ -125,37 +131,63 @@ class RetrievalPredictor(Predictor):
     """BLEEP retrieval with a run's image head and gene encoder (a single member).
 
     Args:
-        run: a finished run with a gene encoder (not an expression-regression run).
+        image_head: projects image features into the joint space.
+        gene_encoder: projects the reference spots' expression into it (None for a
+            predictor rebuilt from its state, whose references are already embedded).
+        genes: the run's panel (the gene encoder's input columns).
+        source: the run (resolved path), for settings and messages.
+        encoder_scale: (target_sum, smooth) of the expression the gene encoder was
+            trained on.
         settings: k, weighting, temperature.
     """
 
     name = "retrieval"
 
-    def __init__(self, run: TrainedRun, settings: RetrievalSettings | None = None) -> None:
-        self.run = run
+    def __init__(
+        self,
+        image_head: MLPHead,
+        gene_encoder: MLPHead | None,
+        genes: list[str],
+        source: str,
+        encoder_scale: tuple[float, bool],
+        settings: RetrievalSettings | None = None,
+    ) -> None:
         self.config = settings or RetrievalSettings()
         if self.config.k < 1:
             raise ValueError(f"k must be >= 1; got {self.config.k}.")
-        self.image_head, self.gene_encoder = run.retrieval_heads()
+        self.image_head, self.gene_encoder = image_head.eval(), gene_encoder
+        self.run_genes = list(genes)
+        self.source = source
+        self.encoder_scale = encoder_scale
         self._reference: tuple[torch.Tensor, np.ndarray] | None = None
+
+    @classmethod
+    def from_run(
+        cls, run: TrainedRun, settings: RetrievalSettings | None = None
+    ) -> RetrievalPredictor:
+        """The retrieval predictor of a finished run with a gene encoder (BLEEP)."""
+        image_head, gene_encoder = run.retrieval_heads()
+        scale = (float(run.config.target_sum), bool(run.config.smooth))
+        return cls(image_head, gene_encoder, run.genes, str(run.path.resolve()), scale, settings)
 
     @property
     def genes(self) -> list[str]:
-        return list(self.run.genes)
+        return list(self.run_genes)
 
     def fit(self, train: SpotSet, genes: list[str]) -> None:
         """Embed the reference spots' expression, preprocessed as the run was trained."""
-        cfg = self.run.config
+        if self.gene_encoder is None:
+            raise RuntimeError("a loaded retrieval predictor is already fitted (no gene encoder).")
+        target_sum, smooth = self.encoder_scale
         ids = list(dict.fromkeys(train.sample_ids.tolist()))  # samples in row order
         encoder_input = np.concatenate(
             [
                 preprocess_expression(
-                    train.adatas[s], self.genes, target_sum=cfg.target_sum, smooth=cfg.smooth,
-                    sample_id=s,
+                    train.adatas[s], self.genes, target_sum=target_sum, smooth=smooth, sample_id=s
                 )
                 for s in ids
             ]
-        )  # fmt: skip
+        )
         self._reference = (_embed(self.gene_encoder, encoder_input), train.targets)
         n = len(train.targets)
         if self.config.k > n:
@@ -168,8 +200,8 @@ class RetrievalPredictor(Predictor):
         if features.shape[1] != self.image_head.in_dim:
             raise ValueError(
                 f"Features have dim {features.shape[1]} but the image head of run "
-                f"{self.run.path} expects {self.image_head.in_dim}: extract them with "
-                f"`rankbygene extract --run {self.run.path}`."
+                f"{self.source} expects {self.image_head.in_dim}: extract them with "
+                f"`rankbygene extract --run {self.source}`."
             )
         ref_emb, ref_expr = self._reference
         pred = retrieval_predict(
@@ -183,8 +215,50 @@ class RetrievalPredictor(Predictor):
         return [pred.numpy()]
 
     def settings(self) -> dict[str, Any]:
-        return {"run": str(self.run.path.resolve()), **asdict(self.config)}
+        return {"run": self.source, **asdict(self.config)}
 
     def members(self) -> list[dict[str, Any]]:
         n = 0 if self._reference is None else len(self._reference[1])
         return [{"fold": 0, "k": min(self.config.k, n)}]
+
+    def state(self) -> PredictorState:
+        """The image head (``image_head.*``) and the reference spots: their gene
+        embeddings (``reference_embeddings`` (R, P)) and expression on the fitted panel
+        (``reference_expression`` (R, G))."""
+        if self._reference is None:
+            raise RuntimeError("fit the retrieval predictor before saving it.")
+        ref_emb, ref_expr = self._reference
+        tensors = {f"image_head.{k}": v for k, v in self.image_head.state_dict().items()}
+        tensors["reference_embeddings"] = ref_emb.contiguous()
+        tensors["reference_expression"] = torch.as_tensor(ref_expr, dtype=torch.float32)
+        meta = {
+            "config": asdict(self.config),
+            "image_head": {"in_dim": self.image_head.in_dim, "out_dim": self.image_head.out_dim},
+            "genes": self.genes,
+            "source": self.source,
+            "encoder_scale": list(self.encoder_scale),
+            "members": self.members(),
+        }
+        return PredictorState(tensors, meta)
+
+    @classmethod
+    def from_state(cls, state: PredictorState) -> RetrievalPredictor:
+        require_tensors(state, ["reference_embeddings", "reference_expression"], cls.name)
+        dims = state.meta["image_head"]
+        image_head = MLPHead(int(dims["in_dim"]), int(dims["out_dim"]))
+        try:
+            image_head.load_state_dict(state.under("image_head."))
+        except RuntimeError as err:
+            raise ValueError(f"The saved retrieval image head does not fit: {err}") from err
+        target_sum, smooth = state.meta["encoder_scale"]
+        predictor = cls(
+            image_head,
+            None,
+            state.meta["genes"],
+            state.meta["source"],
+            (float(target_sum), bool(smooth)),
+            RetrievalSettings(**state.meta["config"]),
+        )
+        expression = state.tensors["reference_expression"].numpy()
+        predictor._reference = (state.tensors["reference_embeddings"], expression)
+        return predictor
