@@ -16,6 +16,8 @@ from rankbygene.cli import demo as demo_cli
 from rankbygene.cli import evaluate as evaluate_cli
 from rankbygene.cli import experiment as experiment_cli
 from rankbygene.cli import extract as extract_cli
+from rankbygene.cli import fit as fit_cli
+from rankbygene.cli import predict as predict_cli
 from rankbygene.cli import report as report_cli
 from rankbygene.cli import train as train_cli
 
@@ -54,3 +56,5 @@ app.command("extract")(extract_cli.extract)
 app.add_typer(evaluate_cli.app, name="evaluate", help="Evaluate features.")
 app.command("report")(report_cli.report)
 app.add_typer(experiment_cli.app, name="experiment", help="Multi-run experiments (her2st).")
+app.command("fit")(fit_cli.fit)
+app.command("predict")(predict_cli.predict)

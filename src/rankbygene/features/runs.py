@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rankbygene import __version__, keys
@@ -25,7 +26,7 @@ from rankbygene.training import TrainedRun, load_run
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["extract_run_features", "extract_section_features"]
+__all__ = ["extract_run_features", "extract_section_features", "section_features"]
 
 SECTION_ENCODER = "histogene"
 
@@ -74,6 +75,17 @@ def extract_run_features(
 
 
 @torch.inference_mode()
+def section_features(net: torch.nn.Module, dataset: STDataset, sample_id: str) -> np.ndarray:
+    """Each spot's HisToGene transformer output in the context of its whole section.
+
+    Shape:
+        returns (N, dim) float32, N = the sample's spots in patch-store order.
+    """
+    (section,) = load_sections(dataset, [sample_id], None, n_pos=net.n_pos)
+    return net.embed(section.patches, section.positions).numpy()
+
+
+@torch.inference_mode()
 def extract_section_features(
     run: TrainedRun,
     dataset: STDataset,
@@ -100,8 +112,7 @@ def extract_section_features(
             check_existing_features(path, SECTION_ENCODER, source)
             logger.info("sample %s: %s exists, skipped (use --overwrite)", sid, path)
             continue
-        (section,) = load_sections(dataset, [sid], None, n_pos=net.n_pos)
-        feats = net.embed(section.patches, section.positions).numpy()
+        feats = section_features(net, dataset, sid)
         with dataset[sid].patches() as store:
             coords, barcodes = store.coords, store.barcodes
         attrs = {

@@ -1,7 +1,11 @@
 """Spatial maps of measured vs predicted expression (paper Fig. 6).
 
+(Over 350 lines: one panel, the grid's layout and its two entry points draw one figure.)
+
 Reads ``EVAL/predictions/{id}.h5ad`` written by ``rankbygene evaluate genes``:
-layers ``target`` and ``predicted``, ``obsm["spatial"]`` (x, y pixels).
+layers ``target`` and ``predicted``, ``obsm["spatial"]`` (x, y pixels);
+:func:`plot_gene_map_grid` takes such predictions already read (``rankbygene predict
+--data`` writes the same layers to ``PRED/{id}.h5ad``).
 
 Spots are drawn as circles of their real diameter in the units of
 ``obsm["spatial"]`` (see :mod:`rankbygene.report.plots.spots`). :func:`plot_gene_maps`
@@ -41,6 +45,7 @@ __all__ = [
     "EXPRESSION_LABEL",
     "LIMITS_TEXT",
     "gene_map_limits",
+    "plot_gene_map_grid",
     "plot_gene_maps",
     "plot_spatial_expression",
     "read_predictions",
@@ -301,9 +306,42 @@ def plot_gene_maps(
     if not named or not genes:
         raise ValueError("plot_gene_maps needs at least one EVAL dir and one gene.")
     located = {n: (read_predictions(d, sample_id), _where(d, sample_id)) for n, d in named.items()}
+    return plot_gene_map_grid(
+        located,
+        sample_id,
+        genes,
+        max_cols=max_cols,
+        limits=limits,
+        spot_diameter=spot_diameter,
+        width=width,
+        note=note,
+    )
+
+
+def plot_gene_map_grid(
+    located: Mapping[str, tuple[ad.AnnData, str]],
+    sample_id: str,
+    genes: Sequence[str],
+    *,
+    max_cols: int = 4,
+    limits: Limits = "measured",
+    spot_diameter: float | None = None,
+    width: float = PAGE_WIDTH_IN,
+    note: bool = True,
+) -> Figure:
+    """:func:`plot_gene_maps` from predictions already read.
+
+    Args:
+        located: panel name → (predictions with layers ``target`` and ``predicted``,
+            where they were read from, for messages); the first gives the measured map.
+        sample_id, genes, max_cols, limits, spot_diameter, width, note: as
+            :func:`plot_gene_maps`.
+    """
+    if not located or not genes:
+        raise ValueError("plot_gene_map_grid needs at least one prediction and one gene.")
     first = next(iter(located.values()))[0]
     diameter, source = resolve_spot_diameter(first, spot_diameter)
-    cols = max(1, min(max_cols, 1 + len(named)))
+    cols = max(1, min(max_cols, 1 + len(located)))
     panel_w = _panel_width(cols, width)
     wrap = max(12, int(panel_w * 72 / (0.6 * _TITLE_PT)))  # ~0.6 em a character
     per_gene = [_gene_panels(gene, located, wrap) for gene in genes]
@@ -333,7 +371,8 @@ def plot_gene_maps(
             f"Colour scale shared by all panels of a gene: {LIMITS_TEXT[limits]} (clipped "
             f"beyond). Spots drawn at their diameter, {diameter:.0f} px ({source})."
         )
-        wrapped = "\n".join(textwrap.wrap(text, 150))
+        # 150 characters fill the page-wide figure; a narrower figure wraps sooner
+        wrapped = "\n".join(textwrap.wrap(text, min(150, int(150 * grid.width / PAGE_WIDTH_IN))))
         fig.text(_PAD / grid.width, 0.15 / grid.height, wrapped, fontsize=_TICK_PT)
     fig.set_dpi(REPORT_DPI)
     return fig
