@@ -31,6 +31,6 @@ def test_settings_modules_are_light() -> None:
     statement = (
         "import rankbygene.training.config, rankbygene.evaluation.genes.config, "
         "rankbygene.evaluation.slides.config, rankbygene.experiments.settings, "
-        "rankbygene.features.settings, rankbygene.data"
+        "rankbygene.features.settings, rankbygene.predict.settings, rankbygene.data"
     )
     assert _loaded_after(statement) == []

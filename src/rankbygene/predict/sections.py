@@ -166,11 +166,16 @@ def _warn_in_sample(ds: STDataset, ids: Sequence[str], saved: SavedPredictor) ->
         )  # fmt: skip
 
 
-def _spot_windows(sample: Sample, patch_um: float | None) -> tuple[np.ndarray, int | None]:
-    """Spot centres (full-resolution px) and the side of the window their patches cover."""
+def _spot_windows(
+    sample: Sample, adata: ad.AnnData, patch_um: float | None
+) -> tuple[np.ndarray, int | None]:
+    """Spot centres (full-resolution px: the counts' ``obsm["spatial"]``, else the patch
+    centres) and the side of the window their patches cover."""
     with sample.patches() as store:
         centres = store.coords.astype(np.float64)
         window = store.patch_size_src
+    if keys.OBSM_SPATIAL in adata.obsm:
+        centres = np.asarray(adata.obsm[keys.OBSM_SPATIAL], dtype=np.float64)
     if window is None and patch_um and sample.pixel_size_um:
         window = window_size_px(patch_um, sample.pixel_size_um)
     return centres, window
@@ -197,7 +202,7 @@ def _write_section(
         )
     else:
         logger.warning("section %s lacks some predicted genes: no measured layer", sid)
-    centres, window = _spot_windows(sample, saved.patch_um)
+    centres, window = _spot_windows(sample, adata, saved.patch_um)
     obs = adata.obs.copy()
     if sample.pixel_size_um:
         obs[keys.OBS_X_UM] = centres[:, 0] * sample.pixel_size_um

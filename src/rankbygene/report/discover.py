@@ -9,6 +9,8 @@ virtualenvs are skipped; names are paths relative to DIR):
   output, EVAL) → a row of the evaluations table; its ``predictions/`` → gene maps.
 - every ``metrics.csv`` below DIR (a training run) → one rank-accuracy figure over
   all runs and one loss-curve figure per run.
+- every ``predict.json`` at or below DIR (a ``predict`` output, PRED) → its maps per
+  slide or section and gene, and measured-vs-predicted PCC per gene for sections.
 - every ``features.json`` below DIR (an ``extract`` output) → t-SNE and
   gene-vs-image similarity figures of its first sample, when the dataset it was
   extracted from (``"data"`` in features.json, or ``data_dir``) is readable.
@@ -43,6 +45,7 @@ class ReportSections:
         evals: name → EVAL directory (``evaluate genes`` outputs).
         runs: name → training run directory (holding metrics.csv).
         features: name → features directory (holding features.json).
+        predictions: name → ``predict`` output directory (holding predict.json).
         data_dir: dataset for the feature figures (default: from features.json).
         map_genes: genes of the spatial maps (default: best-predicted genes).
         map_sample: test sample of the spatial maps (default: first common one).
@@ -52,6 +55,7 @@ class ReportSections:
     evals: dict[str, Path] = field(default_factory=dict)
     runs: dict[str, Path] = field(default_factory=dict)
     features: dict[str, Path] = field(default_factory=dict)
+    predictions: dict[str, Path] = field(default_factory=dict)
     data_dir: Path | None = None
     map_genes: list[str] | None = None
     map_sample: str | None = None
@@ -103,6 +107,8 @@ def discover_report_inputs(directory: str | Path) -> ReportSections:
         sections.runs[_name(path.parent, directory)] = path.parent
     for path in _walk(directory, FEATURES_SUMMARY):
         sections.features[_name(path.parent, directory)] = path.parent
+    for path in _walk(directory, keys.PRED_SUMMARY):
+        sections.predictions[_name(path.parent, directory)] = path.parent
     return sections
 
 

@@ -41,6 +41,7 @@ from rankbygene.report.plots.spatial import (
     read_predictions,
 )
 from rankbygene.report.plots.spots import resolve_spot_diameter, spot_diameter_from_metadata
+from rankbygene.report.predictions import predicted_items, predictor_line
 from rankbygene.report.tables import evals_table, methods_table
 
 logger = logging.getLogger(__name__)
@@ -210,6 +211,21 @@ def _all_figures(sections: ReportSections, fig_dir: Path) -> dict[str, list[_Fig
     return groups
 
 
+def _predictions_html(name: str, pred_dir: Path) -> list[str]:
+    """A ``predict`` output: per slide or section, its PCC table and maps."""
+    summary = read_json(pred_dir / keys.PRED_SUMMARY) or {}
+    parts = [
+        f"<h2>Predicted expression: {html.escape(name)}</h2>",
+        f"<p>{predictor_line(summary)}</p>",
+    ]
+    for item in predicted_items(pred_dir):
+        figures = [_Figure(m.title, png=m.png, note=m.note) for m in item.maps]
+        parts += [f"<h3>{html.escape(item.heading)}</h3>", f"<p>{item.summary}</p>", item.table]
+        parts += [f'<p class="skip">{item.note}</p>'] if item.note else []
+        parts.append(f'<div class="figs">{"".join(_figure_html(f) for f in figures)}</div>')
+    return parts
+
+
 # -- page -----------------------------------------------------------------------------------
 
 _CSS = f"""
@@ -286,6 +302,8 @@ def build_report(
     for heading, figures in _all_figures(sections, fig_dir).items():
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         parts.append(f'<div class="figs">{"".join(_figure_html(f) for f in figures)}</div>')
+    for name, pred_dir in sections.predictions.items():
+        parts += _predictions_html(name, pred_dir)
     if len(parts) == 2:
         parts.append(
             "<p>No results found. Run <code>rankbygene evaluate genes</code>, "
