@@ -10,12 +10,14 @@ the prediction alone.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -26,9 +28,11 @@ from rankbygene.data.images import ArrayReader, RegionReader
 from rankbygene.data.wsi import pyramid_thumbnail, read_thumbnail
 from rankbygene.features.slides import TiledSlide
 from rankbygene.fileio import atomic_path
-from rankbygene.report.plots.common import new_axes, new_figure, save_figure
+from rankbygene.report.plots.common import REPORT_DPI, new_axes, new_figure
 from rankbygene.report.plots.spatial import gene_map_limits, plot_gene_map_grid
 from rankbygene.report.plots.spots import CMAP, draw_spots, resolve_spot_diameter
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "map_background",
@@ -41,7 +45,7 @@ __all__ = [
 
 _TITLE_PT, _LABEL_PT = 11.0, 9.0
 _MAX_W_IN, _MAX_H_IN = 8.0, 7.5  # a map fits the report column (10.8 in) and a screen
-BACKGROUND_PX = 1200
+BACKGROUND_PX = 1000
 """Width (px) of a map's slide background when it can be had cheaply (see map_background)."""
 
 
@@ -88,6 +92,20 @@ def tile_grid_image(tiles: TiledSlide, values: np.ndarray) -> np.ndarray:
     return grid
 
 
+def _tissue_view(tiles: TiledSlide) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The map's view in mm: the tissue tiles' bounding box with a margin (two tiles or
+    5 % of its side), within the slide; the whole slide when it has no tile."""
+    mm = tiles.mpp / 1000.0
+    height, width = tiles.shape[0] * mm, tiles.shape[1] * mm
+    if tiles.n_tiles == 0:
+        return (0.0, width), (0.0, height)
+    low = tiles.origins.min(axis=0) * mm
+    high = (tiles.origins.max(axis=0) + tiles.window_px) * mm
+    margin = np.maximum(2 * tiles.window_px * mm, 0.05 * (high - low))
+    low, high = np.maximum(low - margin, 0.0), np.minimum(high + margin, [width, height])
+    return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
+
+
 def plot_slide_map(
     tiles: TiledSlide,
     values: np.ndarray,
@@ -120,7 +138,8 @@ def plot_slide_map(
     mm_per_px = tiles.mpp / 1000.0
     extent_w = image.shape[1] * downsample * mm_per_px
     extent_h = image.shape[0] * downsample * mm_per_px
-    aspect = extent_h / extent_w
+    (x0, x1), (y0, y1) = _tissue_view(tiles)
+    aspect = (y1 - y0) / (x1 - x0)
     panel_w = min(_MAX_W_IN - 1.4, (_MAX_H_IN - 0.8) / aspect)
     fig = new_figure((panel_w + 1.4, panel_w * aspect + 0.8))
     ax = fig.add_subplot()
@@ -138,14 +157,14 @@ def plot_slide_map(
         alpha=alpha,
         interpolation="nearest",
     )
-    ax.set_xlim(0, extent_w)
-    ax.set_ylim(extent_h, 0)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
     ax.set_xticks([])
     ax.set_yticks([])
-    length = scale_bar_mm(extent_w)
+    length = scale_bar_mm(x1 - x0)
     bar = AnchoredSizeBar(
         ax.transData, length, f"{length:g} mm", "lower right", pad=0.4, sep=4,
-        frameon=True, size_vertical=extent_h / 150, fontproperties={"size": _LABEL_PT},
+        frameon=True, size_vertical=(y1 - y0) / 150, fontproperties={"size": _LABEL_PT},
     )  # fmt: skip
     bar.patch.set_alpha(0.8)
     ax.add_artist(bar)
@@ -175,6 +194,8 @@ def plot_section_map(adata: ad.AnnData, sample_id: str, gene: str, where: str) -
 
 def save_map(fig: Figure, path: Path) -> Path:
     """Write a map PNG atomically (a half-written map is never left)."""
+    FigureCanvasAgg(fig)
     with atomic_path(path) as tmp:
-        save_figure(fig, tmp)
+        fig.savefig(tmp, dpi=REPORT_DPI, format="png")
+    logger.debug("wrote %s", path)
     return path
