@@ -1,0 +1,209 @@
+"""Slide prediction vs extraction alone: tiles/s on the same slide and encoder, and peak RSS.
+
+Run: ``.venv/bin/python benchmarks/bench_predict.py [--side 6000] [--repeats 2]
+[--threads 2]``.
+
+Makes synthetic pyramidal TIFF slides (0.5 µm/px, an elliptical tissue section; written
+tile by tile, so the generator never holds a slide either) of ``--side`` and ``2 ×
+--side`` pixels (4× the area), and a saved predictor per encoder: the paper's MLP probe
+(1024-1024 hidden, 5 fold models, 2 epochs) on the top-250 genes of a synthetic dataset,
+fitted on that encoder's features. Then:
+
+- throughput: ``extract_slide_features`` and ``predict_slides`` on the small slide with
+  the same encoder (``tiny`` at 64 px, ``resnet50-trunc`` at 224 px, random weights),
+  interleaved in ``--repeats`` rounds, best round kept; ``predict`` is timed without maps
+  and with two gene maps;
+- memory: each of extract and predict (tiny, 2 maps) on each slide size in a fresh
+  process, reporting its peak resident set size (``VmHWM`` of ``/proc/self/status``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+from safetensors.torch import save_file
+
+from rankbygene.data import make_synthetic_dataset
+from rankbygene.evaluation import GeneEvalConfig, MLPProbeConfig
+from rankbygene.features import extract_features
+from rankbygene.features.slides import extract_slide_features
+from rankbygene.models import create_encoder
+from rankbygene.predict.encoders import open_encoder
+from rankbygene.predict.fit import fit_predictor
+from rankbygene.predict.saved import load_predictor
+from rankbygene.predict.settings import PREDICT
+from rankbygene.predict.slides import predict_slides
+
+MPP = 0.5
+PATCH_UM = 112.0  # the synthetic dataset's spot window, so the predictor's card says 112
+TILE = 256  # TIFF tile side
+
+
+def _tissue(y0: int, x0: int, h: int, w: int, side: int, scale: int, seed: int) -> np.ndarray:
+    """The slide's pixels [y0:y0+h, x0:x0+w] at ``1/scale``: pink ellipse on glass, noisy."""
+    rng = np.random.default_rng(seed + y0 * 7919 + x0)
+    yy, xx = np.mgrid[y0 : y0 + h, x0 : x0 + w].astype(np.float32) * scale
+    c = side / 2
+    inside = ((xx - c) / (0.42 * side)) ** 2 + ((yy - c) / (0.3 * side)) ** 2 <= 1
+    img = np.full((h, w, 3), 242, dtype=np.uint8)
+    tint = (xx / side)[..., None] * np.array([-60.0, 40.0, -40.0], dtype=np.float32)
+    pink = np.array([210, 120, 175], dtype=np.float32) + tint
+    pink += rng.normal(0, 14, size=(h, w, 3)).astype(np.float32)
+    img[inside] = np.clip(pink[inside], 0, 255).astype(np.uint8)
+    return img
+
+
+def _tiles(side: int, scale: int) -> Iterator[np.ndarray]:
+    n = side // scale
+    for y in range(0, n, TILE):
+        for x in range(0, n, TILE):
+            tile = np.full((TILE, TILE, 3), 242, dtype=np.uint8)
+            h, w = min(TILE, n - y), min(TILE, n - x)
+            tile[:h, :w] = _tissue(y, x, h, w, side, scale, seed=0)
+            yield tile
+
+
+def write_slide(path: Path, side: int) -> Path:
+    """A pyramidal tiled TIFF of ``side``² pixels (levels 1, 1/4, 1/16), tile by tile."""
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(
+            _tiles(side, 1), shape=(side, side, 3), dtype=np.uint8, tile=(TILE, TILE),
+            subifds=2, photometric="rgb", resolution=(1e4 / MPP, 1e4 / MPP),
+            resolutionunit="CENTIMETER",
+        )  # fmt: skip
+        for scale in (4, 16):
+            n = side // scale
+            tif.write(
+                _tiles(side, scale), shape=(n, n, 3), dtype=np.uint8, tile=(TILE, TILE),
+                subfiletype=1, photometric="rgb",
+            )  # fmt: skip
+    return path
+
+
+def make_predictor(name: str, root: Path) -> tuple[Path, Path]:
+    """Random-weights encoder ``name`` (saved) and an MLP predictor on its features."""
+    patch_px = create_encoder(name).transform.input_size
+    ds = make_synthetic_dataset(
+        root / f"data_{name}", n_samples=3, n_spots=300, n_genes=300, patch_px=patch_px, seed=0
+    )
+    torch.manual_seed(0)
+    encoder = create_encoder(name)
+    weights = root / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in encoder.backbone.state_dict().items()}, weights)
+    extract_features(ds, encoder, root / f"feats_{name}")
+    config = GeneEvalConfig(panel="top250", mlp=MLPProbeConfig(epochs=2))
+    out = fit_predictor(ds, root / f"feats_{name}", ds.ids, root / f"pred_{name}", config=config)
+    return weights, out
+
+
+def throughput(name: str, slide: Path, weights: Path, predictor: Path, repeats: int, root: Path):
+    """Tiles/s of extract alone and of predict (no maps, two maps), best of ``repeats``."""
+    source = open_encoder(encoder=name, weights=weights)
+    saved = load_predictor(predictor)
+    genes = saved.genes[:2]
+    no_maps = PREDICT.__class__(max_maps=0)
+    runs = {
+        "extract --slides": lambda: extract_slide_features(
+            slide, source.network, root / "x", patch_um=PATCH_UM, overwrite=True
+        ),
+        "predict (no maps)": lambda: predict_slides(
+            slide, source, saved, root / "p0", settings=no_maps, overwrite=True
+        ),
+        "predict (+2 maps)": lambda: predict_slides(
+            slide, source, saved, root / "p2", genes=genes, overwrite=True
+        ),
+    }
+    n_tiles = predict_slides(slide, source, saved, root / "warm", settings=no_maps)
+    n_tiles = next(iter(n_tiles.values()))["n_tiles"]
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):  # interleaved: a load change hits every run alike
+        for label, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            best[label] = min(best[label], time.perf_counter() - t0)
+    base = best["extract --slides"]
+    return {
+        "tiles": n_tiles,
+        **{
+            label: {"seconds": round(t, 2), "tiles_per_s": round(n_tiles / t, 1),
+                    "vs_extract": round(t / base, 3)}
+            for label, t in best.items()
+        },
+    }  # fmt: skip
+
+
+# The child reports VmHWM (this process image's peak RSS): ru_maxrss would carry over the
+# parent's peak through fork and exec.
+_CHILD = """
+import json, re, sys, time, logging, torch
+logging.disable(logging.INFO)
+torch.set_num_threads({threads})
+kind, slide, weights, predictor, out = sys.argv[1:6]
+t0 = time.perf_counter()
+if kind == "extract":
+    from rankbygene.features.slides import extract_slide_features
+    from rankbygene.models import create_encoder
+    extract_slide_features(slide, create_encoder("tiny", weights), out, patch_um={patch_um})
+else:
+    from rankbygene.predict.encoders import open_encoder
+    from rankbygene.predict.saved import load_predictor
+    from rankbygene.predict.slides import predict_slides
+    saved = load_predictor(predictor)
+    predict_slides(slide, open_encoder(encoder="tiny", weights=weights), saved, out,
+                   genes=saved.genes[:2])
+status = open("/proc/self/status").read()
+peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) / 1024
+print(json.dumps({{"peak_rss_mb": round(peak, 1), "seconds": round(time.perf_counter() - t0, 1)}}))
+"""
+
+
+def peak_rss(kind: str, slide: Path, weights: Path, predictor: Path, out: Path, threads: int):
+    """Peak RSS (MB) of one extract or predict run in a fresh process."""
+    code = _CHILD.format(threads=threads, patch_um=PATCH_UM)
+    args = [sys.executable, "-c", code, kind, str(slide), str(weights), str(predictor), str(out)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", type=int, default=6000, help="small slide side (px)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        small = write_slide(root / "small.tif", args.side)
+        large = write_slide(root / "large.tif", 2 * args.side)
+        predictors = {name: make_predictor(name, root) for name in ("tiny", "resnet50-trunc")}
+        report: dict = {"slide_px": {"small": args.side, "large": 2 * args.side}, "mpp": MPP}
+        report["throughput_small_slide"] = {
+            name: throughput(name, small, w, p, args.repeats, root / name)
+            for name, (w, p) in predictors.items()
+        }
+        weights, predictor = predictors["tiny"]
+        report["peak_rss_tiny"] = {
+            f"{kind} {size}": peak_rss(kind, slide, weights, predictor, root / f"{kind}_{size}",
+                                       args.threads)
+            for size, slide in (("small", small), ("large", large))
+            for kind in ("extract", "predict")
+        }  # fmt: skip
+    report["torch_threads"] = args.threads
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
