@@ -12,7 +12,8 @@ fitted on that encoder's features. Then:
 - throughput: ``extract_slide_features`` and ``predict_slides`` on the small slide with
   the same encoder (``tiny`` at 64 px, ``resnet50-trunc`` at 224 px, random weights),
   interleaved in ``--repeats`` rounds, best round kept; ``predict`` is timed without maps
-  and with two gene maps;
+  and with two gene maps, and the predictor alone on the tiles' features (what predict
+  adds to extraction, apart from writing its outputs);
 - memory: each of extract and predict (tiny, 2 maps) on each slide size in a fresh
   process, reporting its peak resident set size (``VmHWM`` of ``/proc/self/status``).
 """
@@ -36,7 +37,7 @@ from safetensors.torch import save_file
 
 from rankbygene.data import make_synthetic_dataset
 from rankbygene.evaluation import GeneEvalConfig, MLPProbeConfig
-from rankbygene.features import extract_features
+from rankbygene.features import extract_features, read_features
 from rankbygene.features.slides import extract_slide_features
 from rankbygene.models import create_encoder
 from rankbygene.predict.encoders import open_encoder
@@ -132,9 +133,17 @@ def throughput(name: str, slide: Path, weights: Path, predictor: Path, repeats: 
             t0 = time.perf_counter()
             run()
             best[label] = min(best[label], time.perf_counter() - t0)
+    # What predict adds, timed alone: the predictor on the tiles' features (best of 5)
+    feats = read_features(root / "x" / f"{slide.stem}.h5").features
+    alone = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        saved.predict(feats)
+        alone = min(alone, time.perf_counter() - t0)
     base = best["extract --slides"]
     return {
         "tiles": n_tiles,
+        "predictor alone": {"seconds": round(alone, 3), "vs_extract": round(alone / base, 4)},
         **{
             label: {"seconds": round(t, 2), "tiles_per_s": round(n_tiles / t, 1),
                     "vs_extract": round(t / base, 3)}
