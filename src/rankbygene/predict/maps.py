@@ -22,6 +22,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+from PIL import Image
 
 from rankbygene import keys
 from rankbygene.data.images import ArrayReader, RegionReader
@@ -44,9 +45,10 @@ __all__ = [
 ]
 
 _TITLE_PT, _LABEL_PT = 11.0, 9.0
-_MAX_W_IN, _MAX_H_IN = 8.0, 7.5  # a map fits the report column (10.8 in) and a screen
-BACKGROUND_PX = 1000
-"""Width (px) of a map's slide background when it can be had cheaply (see map_background)."""
+_MAX_W_IN, _MAX_H_IN = 6.6, 6.0  # a map sits beside text in the report and on a screen
+BACKGROUND_PX = 600
+"""Width (px) of a map's slide background when it can be had cheaply (see map_background):
+a little more than a map's width, as finer detail is not shown and costs PNG bytes."""
 
 
 def map_background(tiles: TiledSlide, reader: RegionReader) -> tuple[np.ndarray, int]:
@@ -193,9 +195,16 @@ def plot_section_map(adata: ad.AnnData, sample_id: str, gene: str, where: str) -
 
 
 def save_map(fig: Figure, path: Path) -> Path:
-    """Write a map PNG atomically (a half-written map is never left)."""
-    FigureCanvasAgg(fig)
+    """Write a map PNG atomically (a half-written map is never left).
+
+    Saved as RGB without the alpha channel matplotlib writes, with Pillow's optimised
+    compression: a slide background does not compress, so this keeps maps small.
+    """
+    fig.set_dpi(REPORT_DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=REPORT_DPI, format="png")
+        image.save(tmp, format="PNG", optimize=True)
     logger.debug("wrote %s", path)
     return path

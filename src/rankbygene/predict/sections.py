@@ -106,11 +106,10 @@ def predict_sections(
     entries: dict[str, dict[str, Any]] = {}
     for sample in tqdm(samples, desc="predict sections", unit="section"):
         sid = sample.id
-        if h5ad_path(out, sid).is_file() and not overwrite:
-            check_finished(h5ad_path(out, sid), saved.id, out_genes)
-            logger.info(
-                "section %s: %s exists, skipped (use --overwrite)", sid, h5ad_path(out, sid)
-            )
+        done = h5ad_path(out, sid)
+        if done.is_file() and not overwrite:
+            check_finished(done, saved.id, out_genes)
+            logger.info("section %s: %s exists, skipped (use --overwrite)", sid, done)
             continue
         patch_um = dataset_patch_um(ds, [sid])
         adata = sample.read_adata()
