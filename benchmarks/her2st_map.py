@@ -33,9 +33,9 @@ def rbg(*args: object) -> str:
     words = [str(a) for a in args]
     print("$ rankbygene " + shlex.join(words), flush=True)
     code = "from rankbygene.cli.main import app; app()"
-    done = subprocess.run(
-        [sys.executable, "-c", code, *words], check=True, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, "-c", code, *words], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return done.stdout
 
 
@@ -46,24 +46,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     out = args.out
+    if out.exists():
+        sys.exit(f"{out} exists: remove it or pass another --out (the run starts from scratch).")
     data = out / "data"
     rbg("data", "import", "her2st", "--root", args.her2st, "--sections", f"C2,{TRAIN}",
-        "--out", data, "--patch-px", 64, "--overwrite")  # fmt: skip
+        "--out", data, "--patch-px", 64)  # fmt: skip
     rbg("train", "--data", data, "--out", out / "run", "--method", "rankbygene",
         "--encoder", "tiny", "--epochs", args.epochs, "--batch-size", 64,
         "--train-samples", TRAIN, "--val-split", "none", "--panel", "top250")  # fmt: skip
-    rbg("extract", "--data", data, "--run", out / "run", "--out", out / "feats", "--overwrite")
+    rbg("extract", "--data", data, "--run", out / "run", "--out", out / "feats")
     rbg("fit", "--data", data, "--features", out / "feats", "--train-samples", TRAIN,
-        "--panel", "top250", "--out", out / "predictor", "--overwrite")  # fmt: skip
+        "--panel", "top250", "--out", out / "predictor")  # fmt: skip
     info = json.loads(rbg("data", "info", data, "--json"))
     mpp = next(s["pixel_size_um"] for s in info["samples"] if s["id"] == "C2")
     jpg = next((args.her2st / "data" / "ST-imgs" / "C" / "C2").glob("*.jpg"))
     rbg("predict", "--slides", jpg, "--mpp", f"{mpp:.4f}", "--run", out / "run",
-        "--predictor", out / "predictor", "--out", out / "pred", "--genes", "ERBB2,FASN",
-        "--overwrite")  # fmt: skip
+        "--predictor", out / "predictor", "--out", out / "pred",
+        "--genes", "ERBB2,FASN")  # fmt: skip
     spots = rbg("predict", "--data", data, "--samples", "C2", "--run", out / "run",
                 "--predictor", out / "predictor", "--out", out / "pred", "--genes",
-                "ERBB2,FASN", "--overwrite")  # fmt: skip
+                "ERBB2,FASN")  # fmt: skip
     print(spots, end="")
     rbg("report", out / "pred")
     summary = json.loads((out / "pred" / "predict.json").read_text())

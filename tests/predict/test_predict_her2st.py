@@ -83,6 +83,6 @@ def test_her2st_section_image_as_a_slide_and_its_spots(tmp_path):
     np.testing.assert_array_equal(tiles.obs[[keys.OBS_TILE_X0, keys.OBS_TILE_Y0]], feats.coords)
     for gene in ("ERBB2", "FASN"):
         with Image.open(tmp_path / "slide" / keys.PRED_MAPS_DIR / f"{sid}_{gene}.png") as png:
-            assert 400 < png.width <= 820 and 400 < png.height <= 760
+            assert 400 < png.width <= 660 and 300 < png.height <= 600
     geojson = json.loads((tmp_path / "slide" / f"{sid}.geojson").read_text())
     assert len(geojson["features"]) == tiles.n_obs

@@ -91,7 +91,7 @@ def test_maps_exist_per_gene_and_the_summary_lists_them(predicted):
     assert entry["maps"] == {g: f"maps/S1_{g}.png" for g in predicted.genes}
     for rel in entry["maps"].values():
         with Image.open(predicted.out / rel) as png:
-            assert png.width <= 820 and png.height <= 760  # readable on a page and a screen
+            assert png.width <= 660 and png.height <= 600  # beside text on a page, on a screen
     assert summary["genes"] == predicted.genes and summary["kind"] == "slides"
     assert summary["predictor"]["sha256"] == predicted.saved.id
 

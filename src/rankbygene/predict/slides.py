@@ -170,9 +170,11 @@ def _write_slide(
             sid, tiles.patch_um, 100 * settings.min_tissue, 100 * float(tiles.mask.mean()),
         )  # fmt: skip
     else:
+        encoder = saved.card["encoder"]
+        run = f" of run {Path(encoder['source_run']).name}" if encoder["source_run"] else ""
         subtitle = (
-            f"{tiles.n_tiles} tiles of {tiles.patch_um:g} µm, "
-            f"{saved.card['probe']} predictor ({saved.card['encoder']['encoder']} features)"
+            f"{tiles.n_tiles} tiles of {tiles.patch_um:g} µm, {saved.card['probe']} "
+            f"predictor on {encoder['encoder']} features{run}"
         )
         for gene in map_genes:
             fig = plot_slide_map(
