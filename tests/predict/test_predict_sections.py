@@ -121,17 +121,18 @@ def test_finished_sections_are_skipped_and_redone_with_overwrite(setup, tmp_path
     saved = load_predictor(setup.predictor)
     source = open_encoder(encoder="tiny", weights=setup.weights)
     (sid,) = setup.test
-    predict_sections(setup.data, source, saved, tmp_path, sample_ids=[sid])
+    one = {"sample_ids": [sid], "genes": saved.genes[:1]}  # one map per run
+    predict_sections(setup.data, source, saved, tmp_path, **one)
     h5ad = tmp_path / f"{sid}.h5ad"
     before = h5ad.stat().st_mtime_ns
     with caplog.at_level(logging.INFO):
-        assert predict_sections(setup.data, source, saved, tmp_path, sample_ids=[sid]) == {}
+        assert predict_sections(setup.data, source, saved, tmp_path, **one) == {}
     assert "exists, skipped (use --overwrite)" in caplog.text and h5ad.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="holds predictions of other genes; pass --overwrite"):
         predict_sections(
             setup.data, source, saved, tmp_path, sample_ids=[sid], genes=saved.genes[:2]
         )
-    redone = predict_sections(setup.data, source, saved, tmp_path, sample_ids=[sid], overwrite=True)
+    redone = predict_sections(setup.data, source, saved, tmp_path, **one, overwrite=True)
     assert list(redone) == [sid] and h5ad.stat().st_mtime_ns > before
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from types import SimpleNamespace
 
 import anndata as ad
@@ -19,6 +20,7 @@ from rankbygene.features import read_features
 from rankbygene.predict.encoders import open_encoder
 from rankbygene.predict.maps import scale_bar_mm, tile_grid_image
 from rankbygene.predict.saved import load_predictor
+from rankbygene.predict.settings import PREDICT
 from rankbygene.predict.slides import predict_slides
 
 GENES = ["TYPE0_M01", "TYPE1_M01"]
@@ -125,10 +127,11 @@ def test_level_zero_is_read_by_region_a_batch_at_a_time(setup, slide_maker, tmp_
     monkeypatch.setattr(slides_module, "open_image", recording_open)
     saved = load_predictor(setup.predictor)
     source = open_encoder(encoder="tiny", weights=setup.weights)
-    done = predict_slides(path, source, saved, tmp_path / "pred", genes=saved.genes[:1])
-    assert done["big"]["n_tiles"] > 300
-    # tiles are cut from blocks of at most 2048 px plus a tile; the thumbnail and the map
-    # background come from the pyramid
+    no_maps = replace(PREDICT, max_maps=0)
+    done = predict_slides(path, source, saved, tmp_path / "pred", settings=no_maps)
+    assert done["big"]["n_tiles"] > 300 and done["big"]["maps"] == {}
+    # tiles are cut from blocks of at most 2048 px plus a tile; the thumbnail comes from
+    # the pyramid
     assert regions and max(regions) <= (2048 + 112) ** 2 < 3000 * 4000 / 2
 
 
