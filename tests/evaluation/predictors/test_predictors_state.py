@@ -48,7 +48,7 @@ def test_mlp_probe_round_trip_predicts_the_same_numbers():
     fitted = MLPProbePredictor(cfg)
     fitted.fit(train, _genes(5))
     state = fitted.state()
-    assert sorted(k for k in state.tensors if not k.split(".")[1] == "model") == [
+    assert sorted(k for k in state.tensors if k.split(".")[1] != "model") == [
         "0.mean", "0.std", "1.mean", "1.std", "2.mean", "2.std",
     ]  # fmt: skip
     loaded = predictor_from_state("mlp", _through_file(state))
