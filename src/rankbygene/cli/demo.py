@@ -18,7 +18,8 @@ def demo(
     out: Path = typer.Option(D.out, "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="Smaller data, fewer epochs (~1 min)."),
     epochs: int = typer.Option(
-        None, help=f"Training epochs per method [{FULL_EPOCHS}; {QUICK_EPOCHS} with --quick]."
+        None,
+        help=f"Training epochs per method (default: {FULL_EPOCHS}; {QUICK_EPOCHS} with --quick).",
     ),
     seed: int = typer.Option(D.seed, help="Random seed."),
 ) -> None:
