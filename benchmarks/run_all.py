@@ -82,7 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # once: progress bars would bury the tables.
     os.environ.setdefault("TQDM_DISABLE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    sys.path.insert(0, str(FOLDER))  # the bench modules, when run_all is imported elsewhere
     names = _select(discover(), args.names)
     t0 = time.perf_counter()
     status = {name: run_one(name, args.quick) for name in names}
