@@ -34,6 +34,10 @@ def her2st(
     ablation: bool = typer.Option(None, help="Also run λ1 ∈ {0,5} × λ2 ∈ {0,1} (default: on)."),
     folds: int = typer.Option(None, help="Run only the first N outer folds (default: all)."),
     seed: int = typer.Option(None, help=f"Random seed (default: {H.seed})."),
+    threads: int = typer.Option(None, help=f"torch threads (default: {H.threads})."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an --out holding a run of other settings."
+    ),
 ) -> None:
     """Train every method (and the loss ablation) on her2st sections; compare gene prediction."""
     from rankbygene.configs import override
@@ -51,7 +55,8 @@ def her2st(
         ablation=ablation,
         folds=folds,
         seed=seed,
+        threads=threads,
     )
-    results = run_her2st_experiment(config)
+    results = run_her2st_experiment(config, overwrite=overwrite)
     typer.echo((out / keys.RESULTS_MD).read_text())
     typer.echo(f"Results: {out / keys.RESULTS_JSON} ({results['seconds']:.0f} s)")
