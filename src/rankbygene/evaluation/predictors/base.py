@@ -13,12 +13,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import anndata as ad
 import numpy as np
 
-__all__ = ["Predictor", "SpotSet"]
+__all__ = ["Predictor", "SpotSet", "check_run_features"]
 
 
 @dataclass
@@ -89,3 +90,16 @@ class Predictor(ABC):
     def members(self) -> list[dict[str, Any]]:
         """What each member model is (fold index, best epoch...), after :meth:`fit`."""
         return [{"fold": 0}]
+
+
+def check_run_features(features: np.ndarray, expected_dim: int, run: Path) -> None:
+    """Refuse features a run's head cannot read (extracted with another encoder).
+
+    Shape:
+        features: (N, D) with D == ``expected_dim``.
+    """
+    if features.shape[1] != expected_dim:
+        raise ValueError(
+            f"Features have dim {features.shape[1]} but the head of run {run} expects "
+            f"{expected_dim}: extract them with `rankbygene extract --run {run}`."
+        )

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.base import Predictor, SpotSet, check_run_features
 from rankbygene.training import TrainedRun
 
 __all__ = ["HeadPredictor"]
@@ -46,12 +46,7 @@ class HeadPredictor(Predictor):
     @torch.inference_mode()
     def predict(self, spots: SpotSet) -> list[np.ndarray]:
         features = spots.require_features(self.name)
-        if features.shape[1] != self.head.in_features:
-            raise ValueError(
-                f"Features have dim {features.shape[1]} but the head of run {self.run.path} "
-                f"expects {self.head.in_features}: extract them with `rankbygene extract "
-                f"--run {self.run.path}`."
-            )
+        check_run_features(features, self.head.in_features, self.run.path)
         out = self.head(torch.as_tensor(features, dtype=torch.float32))
         if self.columns is not None:
             out = out[:, self.columns]

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from rankbygene.data import preprocess_expression
-from rankbygene.evaluation.predictors.base import Predictor, SpotSet
+from rankbygene.evaluation.predictors.base import Predictor, SpotSet, check_run_features
 from rankbygene.evaluation.predictors.settings import RetrievalSettings, Weighting
 from rankbygene.training import TrainedRun
 
@@ -165,12 +165,7 @@ class RetrievalPredictor(Predictor):
         if self._reference is None:
             raise RuntimeError("fit the retrieval predictor on the training spots first.")
         features = spots.require_features(self.name)
-        if features.shape[1] != self.image_head.in_dim:
-            raise ValueError(
-                f"Features have dim {features.shape[1]} but the image head of run "
-                f"{self.run.path} expects {self.image_head.in_dim}: extract them with "
-                f"`rankbygene extract --run {self.run.path}`."
-            )
+        check_run_features(features, self.image_head.in_dim, self.run.path)
         ref_emb, ref_expr = self._reference
         pred = retrieval_predict(
             _embed(self.image_head, features),
