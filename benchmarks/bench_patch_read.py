@@ -1,7 +1,7 @@
 """Random batch reads: the HDF5 patch store vs decoding one PNG file per spot.
 
 Run: ``.venv/bin/python benchmarks/bench_patch_read.py [--patches 512] [--batch 64]
-[--px 224] [--repeats 20]``.
+[--px 224] [--repeats 20] [--json]``.
 Target (issue "Foundation"): reading a random batch of 64 patches (224 px) from the
 patch store is at least 5x faster than decoding 64 per-spot PNG files. The script
 renders synthetic H&E-like patches, writes them both ways into a temporary directory
@@ -11,8 +11,7 @@ batches from each, checking they agree.
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import harness
 from rankbygene.data import PatchStore, make_synthetic_dataset
+
+QUICK = {"patches": 64, "batch": 16, "px": 64, "repeats": 3}
 
 
 def _time(fn, batches: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
@@ -33,8 +35,14 @@ def _time(fn, batches: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
     return float(np.median(times)), out
 
 
-def run(n_patches: int = 512, batch: int = 64, px: int = 224, repeats: int = 20) -> dict:
-    """Write ``n_patches`` patches both ways and time random batch reads.
+def run(patches: int = 512, batch: int = 64, px: int = 224, repeats: int = 20) -> dict:
+    """Write ``patches`` patches both ways and time random batch reads.
+
+    Args:
+        patches: Patches written (one synthetic sample).
+        batch: Patches per random batch.
+        px: Patch side in pixels.
+        repeats: Random batches read from each copy (the median is kept).
 
     Returns:
         ``{"store_ms", "png_ms", "ratio", ...}`` (median per batch).
@@ -42,7 +50,7 @@ def run(n_patches: int = 512, batch: int = 64, px: int = 224, repeats: int = 20)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ds = make_synthetic_dataset(
-            root / "ds", n_samples=1, n_spots=n_patches, n_genes=20, patch_px=px, seed=0
+            root / "ds", n_samples=1, n_spots=patches, n_genes=20, patch_px=px, seed=0
         )
         store = PatchStore(ds["SYN00"].patches_path)
         images = store[:]
@@ -53,7 +61,7 @@ def run(n_patches: int = 512, batch: int = 64, px: int = 224, repeats: int = 20)
         store.close()
 
         rng = np.random.default_rng(0)
-        batches = [rng.choice(n_patches, size=batch, replace=False) for _ in range(repeats)]
+        batches = [rng.choice(patches, size=batch, replace=False) for _ in range(repeats)]
 
         def read_png(idx: np.ndarray) -> np.ndarray:
             return np.stack(
@@ -70,7 +78,7 @@ def run(n_patches: int = 512, batch: int = 64, px: int = 224, repeats: int = 20)
         png_bytes = sum(p.stat().st_size for p in png_dir.iterdir())
         h5_bytes = ds["SYN00"].patches_path.stat().st_size
     return {
-        "patches": n_patches,
+        "patches": patches,
         "batch": batch,
         "px": px,
         "repeats": repeats,
@@ -83,20 +91,21 @@ def run(n_patches: int = 512, batch: int = 64, px: int = 224, repeats: int = 20)
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patches", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--px", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
-    result = run(args.patches, args.batch, args.px, args.repeats)
-    print(json.dumps(result, indent=2))
-    print(
-        f"random batch of {result['batch']} x {result['px']} px patches: store "
-        f"{result['store_ms']:.1f} ms, PNG files {result['png_ms']:.1f} ms: "
-        f"{result['ratio']:.1f}x faster (target >= 5x)"
+def table(result: dict) -> str:
+    """The Markdown table of BENCHMARKS.md: time per batch from each copy, the speed-up."""
+    speedup = f"**{result['ratio']:.1f}×** faster (target ≥ {result['target_ratio']:.0f}×)"
+    return harness.markdown_table(
+        ["reader", f"time / batch of {result['batch']}", "ratio"],
+        [
+            ["patch store (`PatchStore.read`)", f"{result['store_ms']:.1f} ms", speedup],
+            [f"{result['batch']} PNG files", f"{result['png_ms']:.1f} ms", "1"],
+        ],
     )
+
+
+def main() -> None:
+    """Command-line entry point: print the table (or the JSON with ``--json``)."""
+    harness.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Slide prediction vs extraction alone: tiles/s on the same slide and encoder, and peak RSS.
 
-Run: ``.venv/bin/python benchmarks/bench_predict.py [--side 6000] [--repeats 2]
-[--threads 2]``.
+Run: ``.venv/bin/python benchmarks/bench_predict.py [--side 6000] [--repeats 3]
+[--threads 2] [--no-resnet] [--json]``.
 
 Makes synthetic pyramidal TIFF slides (0.5 µm/px, an elliptical tissue section; written
 tile by tile, so the generator never holds a slide either) of ``--side`` and ``2 ×
@@ -10,7 +10,8 @@ tile by tile, so the generator never holds a slide either) of ``--side`` and ``2
 fitted on that encoder's features. Then:
 
 - throughput: ``extract_slide_features`` and ``predict_slides`` on the small slide with
-  the same encoder (``tiny`` at 64 px, ``resnet50-trunc`` at 224 px, random weights),
+  the same encoder (``tiny`` at 64 px, ``resnet50-trunc`` at 224 px unless
+  ``--no-resnet``, random weights),
   interleaved in ``--repeats`` rounds, best round kept; ``predict`` is timed without maps
   and with two gene maps, and the predictor alone on the tiles' features (what predict
   adds to extraction, apart from writing its outputs);
@@ -20,14 +21,13 @@ fitted on that encoder's features. Then:
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ import tifffile
 import torch
 from safetensors.torch import save_file
 
+import harness
 from rankbygene.data import make_synthetic_dataset
 from rankbygene.evaluation import GeneEvalConfig, MLPProbeConfig
 from rankbygene.features import extract_features, read_features
@@ -45,6 +46,9 @@ from rankbygene.predict.fit import fit_predictor
 from rankbygene.predict.saved import load_predictor
 from rankbygene.predict.settings import PREDICT
 from rankbygene.predict.slides import predict_slides
+
+# The ResNet is the heavy part: the smoke run measures the tiny encoder only.
+QUICK = {"side": 1000, "repeats": 1, "spots": 40, "resnet": False}
 
 MPP = 0.5
 PATCH_UM = 112.0  # the synthetic dataset's spot window, so the predictor's card says 112
@@ -92,11 +96,11 @@ def write_slide(path: Path, side: int) -> Path:
     return path
 
 
-def make_predictor(name: str, root: Path) -> tuple[Path, Path]:
+def make_predictor(name: str, root: Path, spots: int) -> tuple[Path, Path]:
     """Random-weights encoder ``name`` (saved) and an MLP predictor on its features."""
     patch_px = create_encoder(name).transform.input_size
     ds = make_synthetic_dataset(
-        root / f"data_{name}", n_samples=3, n_spots=300, n_genes=300, patch_px=patch_px, seed=0
+        root / f"data_{name}", n_samples=3, n_spots=spots, n_genes=300, patch_px=patch_px, seed=0
     )
     torch.manual_seed(0)
     encoder = create_encoder(name)
@@ -113,7 +117,7 @@ def throughput(name: str, slide: Path, weights: Path, predictor: Path, repeats: 
     source = open_encoder(encoder=name, weights=weights)
     saved = load_predictor(predictor)
     genes = saved.genes[:2]
-    no_maps = PREDICT.__class__(max_maps=0)
+    no_maps = replace(PREDICT, max_maps=0)
     runs = {
         "extract --slides": lambda: extract_slide_features(
             slide, source.network, root / "x", patch_um=PATCH_UM, overwrite=True
@@ -129,9 +133,9 @@ def throughput(name: str, slide: Path, weights: Path, predictor: Path, repeats: 
     n_tiles = next(iter(n_tiles.values()))["n_tiles"]
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):  # interleaved: a load change hits every run alike
-        for label, run in runs.items():
+        for label, job in runs.items():
             t0 = time.perf_counter()
-            run()
+            job()
             best[label] = min(best[label], time.perf_counter() - t0)
     # What predict adds, timed alone: the predictor on the tiles' features (best of 5)
     feats = read_features(root / "x" / f"{slide.stem}.h5").features
@@ -185,33 +189,94 @@ def peak_rss(kind: str, slide: Path, weights: Path, predictor: Path, out: Path, 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run(
+    side: int = 6000, repeats: int = 3, threads: int = 2, spots: int = 300, resnet: bool = True
+) -> dict:
+    """Throughput on the small slide, and peak RSS on both slide sizes.
+
+    Args:
+        side: Side (px) of the small slide; the large one is twice as wide and high.
+        repeats: Interleaved rounds of the throughput runs (the best of each is kept).
+        threads: torch intra-op threads.
+        spots: Spots per synthetic sample the predictors are fitted on (3 samples).
+        resnet: Also measure ``resnet50-trunc`` (224 px) beside ``tiny``.
+
+    Returns:
+        ``{"slide_px", "mpp", "throughput_small_slide": {encoder: {run: {seconds,
+        tiles_per_s, vs_extract}}}, "peak_rss_tiny": {"{kind} {size}": {peak_rss_mb,
+        seconds}}, "torch_threads"}``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    encoders = ("tiny", "resnet50-trunc") if resnet else ("tiny",)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            small = write_slide(root / "small.tif", side)
+            large = write_slide(root / "large.tif", 2 * side)
+            predictors = {name: make_predictor(name, root, spots) for name in encoders}
+            report: dict = {"slide_px": {"small": side, "large": 2 * side}, "mpp": MPP}
+            report["throughput_small_slide"] = {
+                name: throughput(name, small, w, p, repeats, root / name)
+                for name, (w, p) in predictors.items()
+            }
+            weights, predictor = predictors["tiny"]
+            report["peak_rss_tiny"] = {
+                f"{kind} {size}": peak_rss(
+                    kind, slide, weights, predictor, root / f"{kind}_{size}", threads
+                )
+                for size, slide in (("small", small), ("large", large))
+                for kind in ("extract", "predict")
+            }
+    finally:
+        torch.set_num_threads(before)  # run_all runs the next bench in this process
+    report["torch_threads"] = threads
+    return report
+
+
+_RUNS = {
+    "extract --slides": "`extract --slides`",
+    "predict (no maps)": "`predict`, no maps",
+    "predict (+2 maps)": "`predict`, 2 gene maps",
+    "predictor alone": "the predictor alone (5 MLPs on the features)",
+}
+
+
+def table(result: dict) -> str:
+    """The two tables of BENCHMARKS.md: seconds and tiles/s per run and encoder (the
+    extra time over extraction in brackets), then peak RSS per slide size."""
+    through = result["throughput_small_slide"]
+    tiles = next(iter(through.values()))["tiles"]
+    header = [f"small slide ({tiles} tiles)"]
+    for name in through:
+        header += [f"`{name}` s", f"`{name}` tiles/s"]
+    rows = []
+    for key, label in _RUNS.items():
+        cells = [label]
+        for runs in through.values():
+            entry = runs[key]
+            extra = entry["vs_extract"] - (0 if key == "predictor alone" else 1)
+            note = f" ({100 * extra:+.1f} %)" if key != "extract --slides" else ""
+            cells.append(f"{entry['seconds']:.2f}{note}")
+            cells.append(f"{entry['tiles_per_s']:,.1f}" if "tiles_per_s" in entry else "")
+        rows.append(cells)
+    sizes = result["slide_px"]
+    rss = result["peak_rss_tiny"]
+    memory_rows = [
+        [f"`{kind}`", *(f"{rss[f'{kind} {s}']['peak_rss_mb']:,.0f} MB" for s in ("small", "large"))]
+        for kind in ("extract", "predict")
+    ]
+    memory = harness.markdown_table(
+        ["peak RSS (`tiny`, 2 maps)", f"{sizes['small']:,}² px slide",
+         f"{sizes['large']:,}² px slide (4× area)"],
+        memory_rows,
+    )  # fmt: skip
+    return harness.markdown_table(header, rows) + "\n\n" + memory
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", type=int, default=6000, help="small slide side (px)")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    args = parser.parse_args()
-    logging.disable(logging.INFO)
-    torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        small = write_slide(root / "small.tif", args.side)
-        large = write_slide(root / "large.tif", 2 * args.side)
-        predictors = {name: make_predictor(name, root) for name in ("tiny", "resnet50-trunc")}
-        report: dict = {"slide_px": {"small": args.side, "large": 2 * args.side}, "mpp": MPP}
-        report["throughput_small_slide"] = {
-            name: throughput(name, small, w, p, args.repeats, root / name)
-            for name, (w, p) in predictors.items()
-        }
-        weights, predictor = predictors["tiny"]
-        report["peak_rss_tiny"] = {
-            f"{kind} {size}": peak_rss(kind, slide, weights, predictor, root / f"{kind}_{size}",
-                                       args.threads)
-            for size, slide in (("small", small), ("large", large))
-            for kind in ("extract", "predict")
-        }  # fmt: skip
-    report["torch_threads"] = args.threads
-    print(json.dumps(report, indent=2))
+    """Command-line entry point: print the tables (or the JSON with ``--json``)."""
+    harness.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Spatial smoothing: one sparse product vs the per-spot pandas loop of research code.
 
 Run: ``.venv/bin/python benchmarks/bench_smoothing.py [--spots 5000] [--genes 1000]
-[--ref-spots 200]``.
+[--ref-spots 200] [--repeats 5] [--json]``.
 Target (issue "Foundation"): smoothing a 5,000-spot x 1,000-gene sample is at least
 100x faster than the reference loop. The reference (for each spot: build its neighbour
 ids, mask the DataFrame, take the mean) is timed on ``--ref-spots`` spots and
@@ -10,14 +10,16 @@ extrapolated linearly to all spots; its output on those spots is checked against
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 
+import harness
 from rankbygene.data import smooth_expression
+
+QUICK = {"spots": 500, "genes": 50, "ref_spots": 20, "repeats": 2}
 
 HEX_OFFSETS = [(0, -2), (0, 2), (-1, -1), (-1, 1), (1, -1), (1, 1)]
 
@@ -52,19 +54,19 @@ def reference_smoothing(expr: pd.DataFrame, coords: pd.DataFrame, spots: np.ndar
     return np.stack(out)
 
 
-def run(n_spots: int = 5000, n_genes: int = 1000, ref_spots: int = 200, repeats: int = 5) -> dict:
+def run(spots: int = 5000, genes: int = 1000, ref_spots: int = 200, repeats: int = 5) -> dict:
     """Time both implementations and return the timings and the speed-up.
 
     Args:
-        n_spots: spots in the sample.
-        n_genes: genes.
-        ref_spots: spots the reference loop is timed on (then extrapolated).
-        repeats: runs of the vectorised version (best is kept).
+        spots: Spots in the sample (a hex grid).
+        genes: Genes.
+        ref_spots: Spots the reference loop is timed on (then extrapolated).
+        repeats: Runs of the vectorised version (the best is kept).
 
     Returns:
         ``{"spots", "genes", "ours_s", "reference_s_extrapolated", "ratio", ...}``.
     """
-    rc, X = hex_sample(n_spots, n_genes)
+    rc, X = hex_sample(spots, genes)
     expr = pd.DataFrame(X)
     coords = pd.DataFrame(rc, columns=["array_row", "array_col"])
 
@@ -75,15 +77,15 @@ def run(n_spots: int = 5000, n_genes: int = 1000, ref_spots: int = 200, repeats:
         ours.append(time.perf_counter() - t0)
     ours_s = min(ours)
 
-    subset = np.random.default_rng(1).choice(n_spots, size=min(ref_spots, n_spots), replace=False)
+    subset = np.random.default_rng(1).choice(spots, size=min(ref_spots, spots), replace=False)
     t0 = time.perf_counter()
     ref = reference_smoothing(expr, coords, subset)
     ref_sub_s = time.perf_counter() - t0
     np.testing.assert_allclose(smoothed[subset], ref, rtol=1e-4, atol=1e-5)
-    ref_s = ref_sub_s * n_spots / len(subset)
+    ref_s = ref_sub_s * spots / len(subset)
     return {
-        "spots": n_spots,
-        "genes": n_genes,
+        "spots": spots,
+        "genes": genes,
         "ours_s": ours_s,
         "reference_spots_timed": len(subset),
         "reference_s_on_subset": ref_sub_s,
@@ -93,21 +95,30 @@ def run(n_spots: int = 5000, n_genes: int = 1000, ref_spots: int = 200, repeats:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spots", type=int, default=5000)
-    parser.add_argument("--genes", type=int, default=1000)
-    parser.add_argument("--ref-spots", type=int, default=200)
-    args = parser.parse_args()
-    result = run(args.spots, args.genes, args.ref_spots)
-    print(json.dumps(result, indent=2))
-    ref_s = result["reference_s_extrapolated"]
-    print(
-        f"smoothing {result['spots']} spots x {result['genes']} genes: ours "
-        f"{result['ours_s'] * 1e3:.1f} ms, reference loop {ref_s:.1f} s "
-        f"(timed on {result['reference_spots_timed']} spots, extrapolated linearly): "
-        f"{result['ratio']:.0f}x faster (target >= 100x)"
+def _seconds(s: float) -> str:
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.1f} s"
+
+
+def table(result: dict) -> str:
+    """The Markdown table of BENCHMARKS.md: both times and the speed-up."""
+    ours, ref = result["ours_s"], result["reference_s_extrapolated"]
+    timed = result["reference_spots_timed"]
+    ref_label = f"per-spot pandas loop (extrapolated from {timed:,} spots)"
+    if timed == result["spots"]:
+        ref_label = "per-spot pandas loop"
+    speedup = f"**{result['ratio']:.0f}×** (target ≥ {result['target_ratio']:.0f}×)"
+    return harness.markdown_table(
+        ["implementation", f"time for {result['spots']:,} spots", "ratio"],
+        [
+            ["`smooth_expression` (sparse product)", _seconds(ours), "1"],
+            [ref_label, _seconds(ref), speedup],
+        ],
     )
+
+
+def main() -> None:
+    """Command-line entry point: print the table (or the JSON with ``--json``)."""
+    harness.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

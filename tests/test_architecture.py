@@ -7,6 +7,7 @@ function is still a dependency). Layers, lowest first, as drawn in docs/architec
 from __future__ import annotations
 
 import ast
+import itertools
 import sys
 from pathlib import Path
 
@@ -118,5 +119,5 @@ def test_no_import_cycle_between_modules() -> None:
             visit(node)
     # A package __init__ importing its own submodules is how re-exports work; a submodule
     # importing its package __init__ back is the cycle that matters.
-    real = [c for c in cycles if not all(b.startswith(a + ".") for a, b in zip(c, c[1:]))]
+    real = [c for c in cycles if not all(b.startswith(a + ".") for a, b in itertools.pairwise(c))]
     assert not real, real

@@ -96,3 +96,4 @@ COMPARISON_RUNS = "runs"  # runs/{variant}/
 COMPARISON_FEATURES = "features"  # features/{variant}/
 COMPARISON_EVAL = "eval"  # eval/{panel}/{row}/
 EXPERIMENT_FOLDS = "folds"  # folds/{held-out ids}/ (one comparison per outer fold)
+JOB_SETTINGS = "job.json"  # the settings a multi-run job was started with (reuse guard)

@@ -34,3 +34,19 @@ def test_settings_modules_are_light() -> None:
         "rankbygene.features.settings, rankbygene.predict.settings, rankbygene.data"
     )
     assert _loaded_after(statement) == []
+
+
+def test_help_shows_the_library_defaults() -> None:
+    """Defaults are read from the settings dataclasses and shown as text (Rich would eat a
+    bracketed ``[top250]`` as markup)."""
+    from typer.testing import CliRunner
+
+    from rankbygene.cli.main import app
+    from rankbygene.evaluation.genes.config import GeneEvalConfig
+    from rankbygene.training.config import TrainConfig
+
+    genes = CliRunner().invoke(app, ["evaluate", "genes", "--help"], env={"COLUMNS": "200"})
+    assert f"(default: {GeneEvalConfig().panel})" in genes.output
+    assert f"(default: {GeneEvalConfig().mlp.epochs})" in genes.output
+    train = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert f"(default: {TrainConfig().epochs}, the paper's)" in train.output

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import pickle
 
-import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 
-from rankbygene import keys
 from rankbygene.data import PatchStore, write_sample
 
 
-def _sample_inputs(n: int = 10, g: int = 5, px: int = 8, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    barcodes = np.array([f"BC{i:03d}" for i in range(n)])
-    adata = ad.AnnData(
-        X=rng.poisson(1.0, size=(n, g)).astype(np.float32),
-        obs=pd.DataFrame(
-            {keys.OBS_ARRAY_ROW: np.arange(n) // 3, keys.OBS_ARRAY_COL: np.arange(n) % 3},
-            index=barcodes,
-        ),
-        var=pd.DataFrame(index=[f"G{j}" for j in range(g)]),
-    )
-    img = rng.integers(0, 256, size=(n, px, px, 3), dtype=np.uint8)
-    coords = rng.uniform(0, 1000, size=(n, 2))
-    meta = {keys.META_PATIENT: "P7", keys.META_TECHNOLOGY: "ST", "custom": np.float32(1.5)}
-    return adata, img, coords, barcodes, meta
-
-
 @pytest.fixture()
-def store_and_img(tmp_path):
-    adata, img, coords, barcodes, meta = _sample_inputs(n=20, px=4, seed=3)
+def store_and_img(tmp_path, sample_inputs):
+    adata, img, coords, barcodes, meta = sample_inputs(n=20, px=4, seed=3)
     write_sample(
         tmp_path, "R", adata, img, coords, barcodes, meta, pixel_size_um=1, patch_size_src=4
     )

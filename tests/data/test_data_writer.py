@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import anndata as ad
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -17,25 +15,8 @@ from rankbygene.data import read_dataset, write_sample
 from rankbygene.data import writer as writer_mod
 
 
-def _sample_inputs(n: int = 10, g: int = 5, px: int = 8, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    barcodes = np.array([f"BC{i:03d}" for i in range(n)])
-    adata = ad.AnnData(
-        X=rng.poisson(1.0, size=(n, g)).astype(np.float32),
-        obs=pd.DataFrame(
-            {keys.OBS_ARRAY_ROW: np.arange(n) // 3, keys.OBS_ARRAY_COL: np.arange(n) % 3},
-            index=barcodes,
-        ),
-        var=pd.DataFrame(index=[f"G{j}" for j in range(g)]),
-    )
-    img = rng.integers(0, 256, size=(n, px, px, 3), dtype=np.uint8)
-    coords = rng.uniform(0, 1000, size=(n, 2))
-    meta = {keys.META_PATIENT: "P7", keys.META_TECHNOLOGY: "ST", "custom": np.float32(1.5)}
-    return adata, img, coords, barcodes, meta
-
-
-def test_write_read_round_trip(tmp_path):
-    adata, img, coords, barcodes, meta = _sample_inputs()
+def test_write_read_round_trip(tmp_path, sample_inputs):
+    adata, img, coords, barcodes, meta = sample_inputs()
     write_sample(
         tmp_path, "A1", adata, img, coords, barcodes, meta, pixel_size_um=0.5, patch_size_src=16
     )
@@ -64,8 +45,8 @@ def test_write_read_round_trip(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
-def test_write_lzf_and_overwrite(tmp_path):
-    adata, img, coords, barcodes, meta = _sample_inputs()
+def test_write_lzf_and_overwrite(tmp_path, sample_inputs):
+    adata, img, coords, barcodes, meta = sample_inputs()
     kw = {"pixel_size_um": 0.5, "patch_size_src": 16}
     write_sample(tmp_path, "A", adata, img, coords, barcodes, meta, compression="lzf", **kw)
     with h5py.File(tmp_path / "patches" / "A.h5", "r") as f:
@@ -80,8 +61,8 @@ def test_write_lzf_and_overwrite(tmp_path):
 
 
 @pytest.mark.parametrize("where", ["patches", "metadata"])
-def test_crash_mid_write_leaves_no_sample(tmp_path, monkeypatch, where):
-    adata, img, coords, barcodes, meta = _sample_inputs()
+def test_crash_mid_write_leaves_no_sample(tmp_path, monkeypatch, where, sample_inputs):
+    adata, img, coords, barcodes, meta = sample_inputs()
     kw = {"pixel_size_um": 0.5, "patch_size_src": 16}
     write_sample(tmp_path, "OK", adata, img, coords, barcodes, meta, **kw)
     real_replace = os.replace
@@ -100,44 +81,44 @@ def test_crash_mid_write_leaves_no_sample(tmp_path, monkeypatch, where):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
-def _write(tmp_path, **changes):
-    adata, img, coords, barcodes, meta = _sample_inputs()
+def _write(tmp_path, sample_inputs, **changes):
+    adata, img, coords, barcodes, meta = sample_inputs()
     args = {"adata": adata, "img": img, "coords": coords, "barcodes": barcodes, "metadata": meta}
     args.update(changes)
     write_sample(tmp_path, "BAD", **args, pixel_size_um=0.5, patch_size_src=16)
 
 
-def test_write_rejects_bad_input(tmp_path):
-    adata, img, coords, barcodes, _ = _sample_inputs()
+def test_write_rejects_bad_input(tmp_path, sample_inputs):
+    adata, img, coords, barcodes, _ = sample_inputs()
     other = barcodes.copy()
     other[:3] = ["X1", "X2", "X3"]
     with pytest.raises(ValueError, match=r"'BAD'.*3 spots have counts but no patch, 3 have"):
-        _write(tmp_path, barcodes=other)
+        _write(tmp_path, sample_inputs, barcodes=other)
     with pytest.raises(ValueError, match="different order"):
-        _write(tmp_path, barcodes=barcodes[::-1])
+        _write(tmp_path, sample_inputs, barcodes=barcodes[::-1])
     dup = barcodes.copy()
     dup[1] = dup[0]
     with pytest.raises(ValueError, match=r"duplicate barcodes in the patch barcodes.*BC000"):
-        _write(tmp_path, barcodes=dup)
+        _write(tmp_path, sample_inputs, barcodes=dup)
     dup_adata = adata.copy()
     dup_adata.obs_names = dup
     with pytest.raises(ValueError, match=r"duplicate barcodes in adata\.obs_names"):
-        _write(tmp_path, adata=dup_adata, barcodes=dup)
+        _write(tmp_path, sample_inputs, adata=dup_adata, barcodes=dup)
     nan = adata.copy()
     nan.X[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"'BAD'.*counts \(X\) hold 1 NaN"):
-        _write(tmp_path, adata=nan)
+        _write(tmp_path, sample_inputs, adata=nan)
     neg = adata.copy()
     neg.X = sp.csr_matrix(neg.X)
     neg.X[0, 0] = -1
     with pytest.raises(ValueError, match="1 negative values"):
-        _write(tmp_path, adata=neg)
+        _write(tmp_path, sample_inputs, adata=neg)
     with pytest.raises(ValueError, match=r"number of spots disagrees.*'img': 9"):
-        _write(tmp_path, img=img[:9])
+        _write(tmp_path, sample_inputs, img=img[:9])
     with pytest.raises(ValueError, match="uint8"):
-        _write(tmp_path, img=img.astype(np.float32))
+        _write(tmp_path, sample_inputs, img=img.astype(np.float32))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
-        _write(tmp_path, img=img[..., :2])
+        _write(tmp_path, sample_inputs, img=img[..., :2])
     with pytest.raises(ValueError, match="not usable as a file name"):
         write_sample(
             tmp_path, "../x", adata, img, coords, barcodes, {}, pixel_size_um=1, patch_size_src=8

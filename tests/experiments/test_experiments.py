@@ -135,3 +135,53 @@ def test_her2st_experiment_one_fold_on_real_sections(tmp_path):
     assert len(set(scores)) == len(scores), scores
     text = (tmp_path / "her2st" / keys.RESULTS_MD).read_text()
     assert "within-patient" in text and "| rankbygene |" in text
+
+
+def test_a_job_directory_of_other_settings_is_refused_unless_overwritten(tmp_path):
+    from rankbygene.experiments.comparison import check_same_settings
+
+    out = tmp_path / "job"
+    check_same_settings(out, {"epochs": 3, "seed": 0}, overwrite=False)
+    (out / keys.COMPARISON_RUNS / "rankbygene").mkdir(parents=True)
+    check_same_settings(out, {"epochs": 3, "seed": 0}, overwrite=False)  # same: resumes
+    with pytest.raises(ValueError, match=r"other settings \(epochs differ\).*--overwrite"):
+        check_same_settings(out, {"epochs": 5, "seed": 0}, overwrite=False)
+    assert (out / keys.COMPARISON_RUNS / "rankbygene").is_dir()  # nothing deleted
+    check_same_settings(out, {"epochs": 5, "seed": 0}, overwrite=True)
+    assert not (out / keys.COMPARISON_RUNS).exists()
+    assert json.loads((out / keys.JOB_SETTINGS).read_text()) == {"epochs": 5, "seed": 0}
+    legacy = tmp_path / "legacy"
+    (legacy / keys.COMPARISON_RUNS).mkdir(parents=True)
+    with pytest.raises(ValueError, match="recorded no settings"):
+        check_same_settings(legacy, {"epochs": 3}, overwrite=False)
+
+
+def _tiny_cnn_output(omp_threads: str, fixed: bool) -> str:
+    """The tiny encoder's train-mode output sum in a fresh process (channels-last convs and
+    batch norm split their sums across threads, so this number depends on the count)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from rankbygene.experiments.comparison import fix_threads;"
+        "from rankbygene.models import create_encoder;"
+        f"{'fix_threads(2);' if fixed else ''}"
+        "g = torch.Generator().manual_seed(0); torch.manual_seed(0);"
+        "enc = create_encoder('tiny').train().to(memory_format=torch.channels_last);"
+        "x = torch.randn(64, 3, 64, 64, generator=g).contiguous(memory_format=torch.channels_last);"
+        "print(repr(float(enc(x).detach().double().sum())))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": omp_threads}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+def test_fixed_threads_give_the_same_numbers_whatever_the_environment():
+    """The demo and the her2st experiment fix torch's thread count: without it the same
+    computation gives other numbers under another OMP_NUM_THREADS (the control), with it
+    the same numbers."""
+    assert _tiny_cnn_output("1", fixed=False) != _tiny_cnn_output("2", fixed=False)
+    assert _tiny_cnn_output("1", fixed=True) == _tiny_cnn_output("2", fixed=True)

@@ -82,7 +82,7 @@ def test_trains_a_step_and_exports_what_it_declares(method: str, tiny_dataset, t
     if declared.predicts_expression:
         assert run.expression_head().out_features == 12
     else:
-        image_head, gene_encoder = run.retrieval_heads()
+        _image_head, gene_encoder = run.retrieval_heads()
         assert gene_encoder(torch.zeros(1, 12)).shape[1] == cfg.proj_dim
     for name in declared.predictors:  # every predictor it declares can be built from the run
         (predictor,) = build_predictors(name, run=run)

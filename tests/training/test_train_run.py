@@ -44,7 +44,13 @@ def test_rankbygene_run_learns_and_writes_every_output(tiny_dataset, tmp_path):
         assert f"train_{term}" in metrics and f"val_{term}" in metrics
     # The objective falls and the image side learns the gene ranking on held-out spots.
     assert metrics["train_total"].iloc[-1] < metrics["train_total"].iloc[0]
-    assert metrics["val_rank_acc_full"].iloc[-1] > 0.5
+    # The ranking term falls (its hinge gets satisfied), and rank accuracy (chance 0.5)
+    # stands above chance on the held-out patient: the epoch's low-variance estimate
+    # pools ~3,000 triplets (standard error ~0.009), so 0.53 is > 3 standard errors. A
+    # ranking term of the wrong sign drives it below 0.5.
+    ranking = metrics["train_ranking"]
+    assert ranking.iloc[-1] < 0.5 * ranking.iloc[0], ranking.tolist()
+    assert metrics["val_rank_acc_full"].iloc[-1] > 0.53, metrics["val_rank_acc_full"].tolist()
     # Momentum follows the cosine schedule upwards.
     assert metrics["momentum"].is_monotonic_increasing
     # The resolved config records the validation split actually used.

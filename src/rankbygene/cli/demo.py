@@ -18,15 +18,23 @@ def demo(
     out: Path = typer.Option(D.out, "--out", help="Output directory."),
     quick: bool = typer.Option(False, "--quick", help="Smaller data, fewer epochs (~1 min)."),
     epochs: int = typer.Option(
-        None, help=f"Training epochs per method [{FULL_EPOCHS}; {QUICK_EPOCHS} with --quick]."
+        None,
+        help=f"Training epochs per method (default: {FULL_EPOCHS}; {QUICK_EPOCHS} with --quick).",
     ),
     seed: int = typer.Option(D.seed, help="Random seed."),
+    threads: int = typer.Option(
+        D.threads, help="torch threads (fixed: the numbers depend on the thread count)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an --out holding a demo of other settings."
+    ),
 ) -> None:
     """Train ST-Net, HisToGene, HEST-FT, BLEEP and RankByGene on synthetic data from one
     initialisation and compare their features for gene-expression prediction."""
     from rankbygene.experiments.demo import run_demo
 
-    results = run_demo(DemoConfig(out=out, quick=quick, seed=seed, epochs=epochs))
+    config = DemoConfig(out=out, quick=quick, seed=seed, epochs=epochs, threads=threads)
+    results = run_demo(config, overwrite=overwrite)
     typer.echo((out / keys.RESULTS_MD).read_text())
     typer.echo(f"Results: {out / keys.RESULTS_JSON}\nReport: {out / keys.REPORT_HTML}")
     typer.echo(f"Finished in {results['seconds']:.0f} s.")

@@ -29,31 +29,37 @@ def genes(
     train_samples: str = typer.Option(..., "--train-samples", help="Comma list of sample ids."),
     test_samples: str = typer.Option(..., "--test-samples", help="Comma list of sample ids."),
     out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
-    panel: str = typer.Option(None, "--panel", help=f"top250 | hvg50 | topN | FILE [{G.panel}]."),
+    panel: str = typer.Option(
+        None, "--panel", help=f"top250 | hvg50 | topN | FILE (default: {G.panel})."
+    ),
     gene_list: str = typer.Option(None, "--gene-list", help="Gene list (with topN: within)."),
     probe: str = typer.Option(
         None,
         "--probe",
-        help=f"{' | '.join(PROBES)} [{G.probe}]. head (ST-Net, HisToGene) and retrieval "
+        help=f"{' | '.join(PROBES)} (default: {G.probe}). head (ST-Net, HisToGene) and retrieval "
         "(BLEEP) score a run's own predictor on its panel and need --run; position reads "
         "only array coordinates.",
     ),
     run: Path = typer.Option(None, "--run", help="Training run of --probe head|retrieval."),
     neighbours: int = typer.Option(
-        None, "--k", help=f"Neighbours per test spot (retrieval) [{G.retrieval.k}]."
+        None, "--k", help=f"Neighbours per test spot (retrieval) (default: {G.retrieval.k})."
     ),
-    epochs: int = typer.Option(None, "--epochs", help=f"MLP probe epochs [{G.mlp.epochs}]."),
+    epochs: int = typer.Option(
+        None, "--epochs", help=f"MLP probe epochs (default: {G.mlp.epochs})."
+    ),
     folds: int = typer.Option(
-        None, "--folds", help=f"Folds over the training set [{G.mlp.folds}]."
+        None, "--folds", help=f"Folds over the training set (default: {G.mlp.folds})."
     ),
     fold_unit: str = typer.Option(
-        None, "--fold-unit", help=f"spots | samples [{G.mlp.fold_unit}]."
+        None, "--fold-unit", help=f"spots | samples (default: {G.mlp.fold_unit})."
     ),
     batch_size: int = typer.Option(
-        None, "--batch-size", help=f"MLP probe batch size [{G.mlp.batch_size}]."
+        None, "--batch-size", help=f"MLP probe batch size (default: {G.mlp.batch_size})."
     ),
-    lr: float = typer.Option(None, "--lr", help=f"MLP probe learning rate [{G.mlp.lr:g}]."),
-    seed: int = typer.Option(None, "--seed", help=f"Random seed [{G.mlp.seed}]."),
+    lr: float = typer.Option(
+        None, "--lr", help=f"MLP probe learning rate (default: {G.mlp.lr:g})."
+    ),
+    seed: int = typer.Option(None, "--seed", help=f"Random seed (default: {G.mlp.seed})."),
     split_unit: str = typer.Option(
         None,
         "--split-unit",
@@ -95,27 +101,41 @@ def genes(
 @user_errors
 def slides(
     features: Path = typer.Option(..., "--features", help="Per-slide feature files ({id}.h5)."),
-    labels: Path = typer.Option(..., "--labels", help="CSV: slide_id[, case_id], label columns."),
-    out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
-    task: str = typer.Option(None, "--task", help=f"classification | survival [{S.task}]."),
-    label_column: str = typer.Option(
-        None, "--label-column", help=f"Column of the classification label [{S.label_column}]."
+    labels: Path = typer.Option(
+        ..., "--labels", help="CSV: slide_id, optional case_id, and the label columns."
     ),
-    folds: int = typer.Option(None, "--folds", help=f"Cross-validation folds [{S.folds}]."),
+    out: Path = typer.Option(..., "--out", help="Output directory (results.json, ...)."),
+    task: str = typer.Option(
+        None, "--task", help=f"classification | survival (default: {S.task})."
+    ),
+    label_column: str = typer.Option(
+        None,
+        "--label-column",
+        help=f"Column of the classification label (default: {S.label_column}).",
+    ),
+    folds: int = typer.Option(
+        None, "--folds", help=f"Cross-validation folds (default: {S.folds})."
+    ),
     epochs: int = typer.Option(
-        None, "--epochs", help=f"[{_C['epochs']} classification, {_S['epochs']} survival]."
+        None,
+        "--epochs",
+        help=f"Epochs (default: {_C['epochs']} classification, {_S['epochs']} survival).",
     ),
     lr: float = typer.Option(
-        None, "--lr", help=f"[{_C['lr']:g} classification, {_S['lr']:g} survival]."
+        None,
+        "--lr",
+        help=f"Learning rate (default: {_C['lr']:g} classification, {_S['lr']:g} survival).",
     ),
     optimizer: str = typer.Option(
-        None, "--optimizer", help=f"adam | sgd [{_C['optimizer']} / {_S['optimizer']}]."
+        None,
+        "--optimizer",
+        help=f"adam | sgd (default: {_C['optimizer']} classification, {_S['optimizer']} survival).",
     ),
     grad_accum: int = typer.Option(
-        None, "--grad-accum", help=f"Slides per optimiser step [{S.grad_accum}]."
+        None, "--grad-accum", help=f"Slides per optimiser step (default: {S.grad_accum})."
     ),
-    bins: int = typer.Option(None, "--bins", help=f"Survival time bins [{S.n_bins}]."),
-    seed: int = typer.Option(None, "--seed", help=f"Random seed [{S.seed}]."),
+    bins: int = typer.Option(None, "--bins", help=f"Survival time bins (default: {S.n_bins})."),
+    seed: int = typer.Option(None, "--seed", help=f"Random seed (default: {S.seed})."),
     config: Path = typer.Option(None, "--config", help="YAML SlideEvalConfig; flags override."),
 ) -> None:
     """Slide classification (AUC) or survival (C-index) with gated-attention ABMIL."""

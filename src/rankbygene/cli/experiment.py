@@ -19,19 +19,25 @@ H = Her2stExperimentConfig()
 @user_errors
 def her2st(
     root: Path = typer.Option(..., "--root", help="her2st folder (data/ST-cnts, ...)."),
-    sections: str = typer.Option(None, help=f"Comma list of section ids [{','.join(H.sections)}]."),
+    sections: str = typer.Option(
+        None, help=f"Comma list of section ids (default: {','.join(H.sections)})."
+    ),
     out: Path = typer.Option(..., "--out", help="Output directory."),
     gene_list: Path = typer.Option(None, help="Gene-list file evaluated as a second panel."),
-    encoder: str = typer.Option(None, help=f"Encoder name [{H.encoder}]."),
+    encoder: str = typer.Option(None, help=f"Encoder name (default: {H.encoder})."),
     weights: str = typer.Option(None, help="Initial encoder weights (local file)."),
     patch_px: int = typer.Option(
-        None, help=f"Stored patch size of the 112 µm window [{H.patch_px}]."
+        None, help=f"Stored patch size of the 112 µm window (default: {H.patch_px})."
     ),
-    epochs: int = typer.Option(None, help=f"Training epochs per run [{H.epochs}]."),
-    probe_epochs: int = typer.Option(None, help=f"MLP probe epochs [{H.probe_epochs}]."),
-    ablation: bool = typer.Option(None, help="Also run λ1 ∈ {0,5} × λ2 ∈ {0,1} [on]."),
-    folds: int = typer.Option(None, help="Run only the first N outer folds [all]."),
-    seed: int = typer.Option(None, help=f"Random seed [{H.seed}]."),
+    epochs: int = typer.Option(None, help=f"Training epochs per run (default: {H.epochs})."),
+    probe_epochs: int = typer.Option(None, help=f"MLP probe epochs (default: {H.probe_epochs})."),
+    ablation: bool = typer.Option(None, help="Also run λ1 ∈ {0,5} × λ2 ∈ {0,1} (default: on)."),
+    folds: int = typer.Option(None, help="Run only the first N outer folds (default: all)."),
+    seed: int = typer.Option(None, help=f"Random seed (default: {H.seed})."),
+    threads: int = typer.Option(None, help=f"torch threads (default: {H.threads})."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an --out holding a run of other settings."
+    ),
 ) -> None:
     """Train every method (and the loss ablation) on her2st sections; compare gene prediction."""
     from rankbygene.configs import override
@@ -49,7 +55,8 @@ def her2st(
         ablation=ablation,
         folds=folds,
         seed=seed,
+        threads=threads,
     )
-    results = run_her2st_experiment(config)
+    results = run_her2st_experiment(config, overwrite=overwrite)
     typer.echo((out / keys.RESULTS_MD).read_text())
     typer.echo(f"Results: {out / keys.RESULTS_JSON} ({results['seconds']:.0f} s)")

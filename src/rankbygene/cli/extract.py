@@ -32,11 +32,13 @@ def extract(
         EXTRACT.channels_last, "--channels-last/--no-channels-last", help="NHWC memory format."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Re-extract existing samples."),
-    samples: str = typer.Option(None, "--samples", help="Comma list of sample ids [all]."),
+    samples: str = typer.Option(None, "--samples", help="Comma list of sample ids (default: all)."),
     write_obsm: bool = typer.Option(
         False, "--write-obsm", help="Also write AnnData copies with obsm['X_<name>'] to OUT/st."
     ),
-    mpp: float = typer.Option(None, "--mpp", help="Slides: µm per level-0 px [from the file]."),
+    mpp: float = typer.Option(
+        None, "--mpp", help="Slides: µm per level-0 px (default: from the file)."
+    ),
     patch_um: float = typer.Option(TILING.patch_um, "--patch-um", help="Slides: tile side in µm."),
     min_tissue: float = typer.Option(
         TILING.min_tissue, "--min-tissue", help="Slides: min tissue fraction of a tile."

@@ -47,6 +47,7 @@ def main(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("numexpr").setLevel(logging.WARNING)  # its thread-count notice
 
 
 app.command("demo")(demo_cli.demo)

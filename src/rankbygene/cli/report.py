@@ -13,7 +13,7 @@ from rankbygene.text import parse_ids
 @user_errors
 def report(
     directory: Path = typer.Argument(..., help="Results directory to scan."),
-    out: Path = typer.Option(None, "--out", help="HTML file [DIR/report.html]."),
+    out: Path = typer.Option(None, "--out", help="HTML file (default: DIR/report.html)."),
     title: str = typer.Option("RankByGene report", "--title", help="Page title."),
     genes: str = typer.Option(None, "--genes", help="Comma list of genes for the spatial maps."),
     sample: str = typer.Option(None, "--sample", help="Test sample for the spatial maps."),

@@ -18,33 +18,43 @@ def train(
     data: Path = typer.Option(..., "--data", help="Dataset directory (HEST-1k layout)."),
     out: Path = typer.Option(..., "--out", help="Run directory to create."),
     method: str = typer.Option(
-        None, help=f"rankbygene | hest-ft | bleep | stnet | histogene [{D.method}]."
+        None, help=f"rankbygene | hest-ft | bleep | stnet | histogene (default: {D.method})."
     ),
-    encoder: str = typer.Option(None, help=f"Encoder (tiny, uni, a timm name...) [{D.encoder}]."),
+    encoder: str = typer.Option(
+        None, help=f"Encoder (tiny, uni, a timm name...) (default: {D.encoder})."
+    ),
     weights: str = typer.Option(None, help="Local weights file for the encoder, or 'hub'."),
-    train_samples: str = typer.Option(None, help="Comma list of training sample ids [all]."),
+    train_samples: str = typer.Option(
+        None, help="Comma list of training sample ids (default: all)."
+    ),
     val_samples: str = typer.Option(None, help="Comma list of validation sample ids."),
     val_split: str = typer.Option(
-        None, help=f"Automatic hold-out: patient | section | none [{D.val_split}]."
+        None, help=f"Automatic hold-out: patient | section | none (default: {D.val_split})."
     ),
-    panel: str = typer.Option(None, help=f"top250 | hvg50 | topN | gene-list file [{D.panel}]."),
+    panel: str = typer.Option(
+        None, help=f"top250 | hvg50 | topN | gene-list file (default: {D.panel})."
+    ),
     gene_list: str = typer.Option(None, help="Gene-list file (with --panel topN: top N within)."),
     config: Path = typer.Option(None, "--config", help="YAML TrainConfig; flags override it."),
-    epochs: int = typer.Option(None, help=f"Epochs [{D.epochs}, the paper's]."),
-    batch_size: int = typer.Option(None, help=f"Spots per batch and device [{D.batch_size}]."),
+    epochs: int = typer.Option(None, help=f"Epochs (default: {D.epochs}, the paper's)."),
+    batch_size: int = typer.Option(
+        None, help=f"Spots per batch and device (default: {D.batch_size})."
+    ),
     lambda_rank: float = typer.Option(
-        None, help=f"Weight λ1 of the ranking loss [{D.lambda_rank}]."
+        None, help=f"Weight λ1 of the ranking loss (default: {D.lambda_rank})."
     ),
     lambda_dist: float = typer.Option(
-        None, help=f"Weight λ2 of the distillation loss [{D.lambda_dist}]."
+        None, help=f"Weight λ2 of the distillation loss (default: {D.lambda_dist})."
     ),
     freeze_backbone: bool = typer.Option(None, help="Train the heads only (cached features)."),
-    precision: str = typer.Option(None, help=f"32 | bf16-mixed | 16-mixed [{D.precision}]."),
-    accelerator: str = typer.Option(None, help=f"auto | cpu | gpu [{D.accelerator}]."),
-    devices: int = typer.Option(None, help=f"Devices, DDP when > 1 [{D.devices}]."),
-    strategy: str = typer.Option(None, help=f"Lightning strategy [{D.strategy}]."),
-    num_workers: int = typer.Option(None, help=f"DataLoader workers [{D.num_workers}]."),
-    seed: int = typer.Option(None, help=f"Random seed [{D.seed}]."),
+    precision: str = typer.Option(
+        None, help=f"32 | bf16-mixed | 16-mixed (default: {D.precision})."
+    ),
+    accelerator: str = typer.Option(None, help=f"auto | cpu | gpu (default: {D.accelerator})."),
+    devices: int = typer.Option(None, help=f"Devices, DDP when > 1 (default: {D.devices})."),
+    strategy: str = typer.Option(None, help=f"Lightning strategy (default: {D.strategy})."),
+    num_workers: int = typer.Option(None, help=f"DataLoader workers (default: {D.num_workers})."),
+    seed: int = typer.Option(None, help=f"Random seed (default: {D.seed})."),
     resume: bool = typer.Option(False, "--resume", help="Continue from checkpoints/last.ckpt."),
 ) -> None:
     """Train an image encoder guided by gene expression; writes a run directory."""

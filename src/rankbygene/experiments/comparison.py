@@ -20,7 +20,9 @@ Layout under ``out`` (names in :mod:`rankbygene.keys`)::
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 
 from rankbygene import keys
 from rankbygene.data import read_dataset
@@ -37,6 +40,7 @@ from rankbygene.evaluation.predictors.settings import PositionSettings, Retrieva
 from rankbygene.experiments.settings import COMPARED_METHODS
 from rankbygene.features.extract import extract_features
 from rankbygene.features.runs import extract_run_features
+from rankbygene.fileio import json_safe, write_json
 from rankbygene.models import create_encoder, save_encoder
 from rankbygene.text import format_mean_std
 from rankbygene.training.artifacts import load_run
@@ -46,6 +50,15 @@ from rankbygene.training.run import train
 logger = logging.getLogger(__name__)
 
 FROZEN = "frozen"
+JOB_DIRS = (
+    keys.COMPARISON_DATA,
+    keys.COMPARISON_INIT,
+    keys.COMPARISON_RUNS,
+    keys.COMPARISON_FEATURES,
+    keys.COMPARISON_EVAL,
+    keys.EXPERIMENT_FOLDS,
+)
+"""What a comparison job writes under its output directory (and ``--overwrite`` removes)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,54 @@ def ablation_variants() -> list[Variant]:
         for l1 in (0.0, 5.0)
         for l2 in (0.0, 1.0)
     ]
+
+
+def fix_threads(threads: int) -> None:
+    """Run torch with a fixed number of intra-op threads and deterministic algorithms.
+
+    The thread count decides how float sums are split, so it changes results; fixing it
+    (rather than inheriting the machine's or ``OMP_NUM_THREADS``) makes a comparison give
+    the same numbers on every run on one machine. Across machines CPU kernels may still
+    round differently.
+    """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1; got {threads}.")
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def check_same_settings(out: Path, settings: Mapping[str, Any], overwrite: bool) -> None:
+    """Refuse to continue a comparison directory made with other settings.
+
+    A multi-run job reuses what it finds (data, finished runs, features) so that an
+    interrupted one resumes; reusing the outputs of *other* settings would mix results
+    silently. The settings are recorded in ``out/job.json``; with ``overwrite`` the
+    job's own sub-directories are removed and it starts afresh.
+
+    Raises:
+        ValueError: ``out`` holds a job with other settings, naming the differences.
+    """
+    path = out / keys.JOB_SETTINGS
+    wanted = json_safe(dict(settings))
+    if overwrite:
+        for name in JOB_DIRS:
+            shutil.rmtree(out / name, ignore_errors=True)
+        path.unlink(missing_ok=True)
+    elif path.is_file():
+        saved = json.loads(path.read_text())
+        differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        if differ:
+            raise ValueError(
+                f"{out} holds a run of other settings ({', '.join(differ)} differ); its "
+                "finished parts would be reused and mixed in. Use another --out, or "
+                "--overwrite to start afresh."
+            )
+    elif out.is_dir() and any((out / name).exists() for name in JOB_DIRS):
+        raise ValueError(
+            f"{out} holds outputs of an earlier run that recorded no settings; use another "
+            "--out, or --overwrite to start afresh."
+        )
+    write_json(path, wanted)
 
 
 def save_initialisation(encoder: str, out: Path, seed: int, weights: str | None = None) -> Path:

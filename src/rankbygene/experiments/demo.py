@@ -25,12 +25,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rankbygene import keys
+from rankbygene import __version__, keys
 from rankbygene.data import make_synthetic_dataset, read_dataset
 from rankbygene.evaluation.genes.config import GeneEvalConfig
 from rankbygene.evaluation.predictors.settings import MLPProbeConfig
 from rankbygene.experiments.comparison import (
     FROZEN,
+    check_same_settings,
+    fix_threads,
     markdown_table,
     own_predictor_notes,
     run_comparison,
@@ -50,11 +52,19 @@ def _split(ids: list[str]) -> tuple[list[str], list[str]]:
     return ids[:-1], ids[-1:]
 
 
-def run_demo(config: DemoConfig) -> dict[str, Any]:
-    """Run the demo; returns the ``results.json`` content."""
+def run_demo(config: DemoConfig, *, overwrite: bool = False) -> dict[str, Any]:
+    """Run the demo; returns the ``results.json`` content.
+
+    An interrupted demo resumes from what it finished in ``config.out``; a directory
+    holding a demo of other settings is refused unless ``overwrite`` (see
+    :func:`check_same_settings`).
+    """
     config = config.resolved()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    recorded = {k: v for k, v in asdict(config).items() if k != "out"}
+    check_same_settings(out, {**recorded, "rankbygene": __version__}, overwrite)
+    fix_threads(config.threads)
     started = time.perf_counter()
     data_dir = out / keys.COMPARISON_DATA
     if (data_dir / keys.METADATA_DIR).exists():

@@ -15,13 +15,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rankbygene import keys
+from rankbygene import __version__, keys
 from rankbygene.data import read_dataset
 from rankbygene.data.importers import import_her2st
 from rankbygene.evaluation.genes.config import GeneEvalConfig
 from rankbygene.evaluation.predictors.settings import MLPProbeConfig
 from rankbygene.experiments.comparison import (
     ablation_variants,
+    check_same_settings,
+    fix_threads,
     markdown_table,
     own_predictor_notes,
     run_comparison,
@@ -49,10 +51,19 @@ def outer_folds(patients: dict[str, str]) -> tuple[list[tuple[list[str], list[st
     return [([s for s in ids if s != t], [t]) for t in ids], "section"
 
 
-def run_her2st_experiment(config: Her2stExperimentConfig) -> dict[str, Any]:
-    """Run the experiment; writes ``results.json`` and ``results.md`` under ``config.out``."""
+def run_her2st_experiment(
+    config: Her2stExperimentConfig, *, overwrite: bool = False
+) -> dict[str, Any]:
+    """Run the experiment; writes ``results.json`` and ``results.md`` under ``config.out``.
+
+    Finished folds, runs and features in ``config.out`` are reused (``folds`` may grow
+    between calls); other settings are refused unless ``overwrite``.
+    """
     started = time.perf_counter()
     out = Path(config.out)
+    recorded = {k: v for k, v in asdict(config).items() if k not in ("out", "folds")}
+    check_same_settings(out, {**recorded, "rankbygene": __version__}, overwrite)
+    fix_threads(config.threads)
     data_dir = out / keys.COMPARISON_DATA
     if not (data_dir / keys.METADATA_DIR).exists():
         import_her2st(config.root, config.sections, data_dir, patch_px=config.patch_px)

@@ -27,6 +27,11 @@ class DemoConfig:
     The encoder is trained from a random initialisation here (no weights can be
     downloaded), so the image learning rate is 1e-3 rather than the paper's 1e-4,
     which is meant for fine-tuning a pretrained UNI.
+
+    ``threads`` fixes torch's intra-op threads: float sums are split across threads,
+    so the numbers depend on the thread count (the last digits of a PCC, and more after
+    a few epochs of training); fixing it makes two runs on one machine print the same
+    table whatever ``OMP_NUM_THREADS`` says.
     """
 
     out: Path = Path("demo_out")
@@ -42,6 +47,7 @@ class DemoConfig:
     panel: str = "top100"
     probe_epochs: int = 20
     seed: int = 0
+    threads: int = 2
     methods: tuple[str, ...] = COMPARED_METHODS
     extra_train: dict[str, Any] = field(default_factory=dict)
 
@@ -74,6 +80,7 @@ class Her2stExperimentConfig:
         ablation: Also run λ1 ∈ {0, 5} × λ2 ∈ {0, 1}.
         folds: Limit the number of outer folds (None = all).
         seed: Seed of the initialisation, training and probes.
+        threads: torch intra-op threads (fixed: the numbers depend on it, see DemoConfig).
     """
 
     root: Path = Path("../shared/data/her2st")
@@ -91,3 +98,4 @@ class Her2stExperimentConfig:
     ablation: bool = True
     folds: int | None = None
     seed: int = 0
+    threads: int = 2

@@ -50,6 +50,21 @@ class _DropLightningAdverts(logging.Filter):
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightningAdverts())
 
 
+def _one_console_handler() -> None:
+    """Lightning gives the ``lightning`` logger a console handler of its own; when the
+    application already logs to the console through the root logger (the CLI does),
+    every Lightning line would print twice, so Lightning's own handler goes."""
+    if not logging.getLogger().handlers:
+        return  # nothing else prints: keep Lightning's handler
+    lightning = logging.getLogger("lightning")
+    for handler in list(lightning.handlers):
+        if type(handler) is logging.StreamHandler:
+            lightning.removeHandler(handler)
+
+
+_one_console_handler()
+
+
 def resolve_config(config: TrainConfig) -> TrainConfig:
     """Apply the method's defaults to unset fields and validate the rest."""
     method = get_method(config.method)
@@ -184,7 +199,8 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
         logger=False,
         num_sanity_val_steps=0,
-        limit_val_batches=1.0 if val_ids else 0,
+        # Lightning announces an explicit limit_val_batches=1.0; say only "none" (0).
+        **({} if val_ids else {"limit_val_batches": 0}),
         enable_model_summary=False,
         log_every_n_steps=1,
         default_root_dir=out,

@@ -19,13 +19,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import anndata as ad
 import numpy as np
 import torch
 
-__all__ = ["Predictor", "PredictorState", "SpotSet", "require_tensors"]
+__all__ = ["Predictor", "PredictorState", "SpotSet", "check_run_features", "require_tensors"]
 
 
 @dataclass
@@ -142,4 +143,17 @@ def require_tensors(state: PredictorState, names: list[str], who: str) -> None:
         raise ValueError(
             f"The saved {who} predictor lacks tensor(s) {missing[:5]}; its weights file is "
             "incomplete or from another predictor. Fit it again with `rankbygene fit`."
+        )
+
+
+def check_run_features(features: np.ndarray, expected_dim: int, run: Path | str) -> None:
+    """Refuse features a run's head cannot read (extracted with another encoder).
+
+    Shape:
+        features: (N, D) with D == ``expected_dim``.
+    """
+    if features.shape[1] != expected_dim:
+        raise ValueError(
+            f"Features have dim {features.shape[1]} but the head of run {run} expects "
+            f"{expected_dim}: extract them with `rankbygene extract --run {run}`."
         )

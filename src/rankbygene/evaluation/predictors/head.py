@@ -17,6 +17,7 @@ from rankbygene.evaluation.predictors.base import (
     Predictor,
     PredictorState,
     SpotSet,
+    check_run_features,
     require_tensors,
 )
 from rankbygene.training import TrainedRun
@@ -64,12 +65,7 @@ class HeadPredictor(Predictor):
     @torch.inference_mode()
     def predict(self, spots: SpotSet) -> list[np.ndarray]:
         features = spots.require_features(self.name)
-        if features.shape[1] != self.head.in_features:
-            raise ValueError(
-                f"Features have dim {features.shape[1]} but the head of run {self.source} "
-                f"expects {self.head.in_features}: extract them with `rankbygene extract "
-                f"--run {self.source}`."
-            )
+        check_run_features(features, self.head.in_features, self.source)
         out = self.head(torch.as_tensor(features, dtype=torch.float32))
         if self.columns is not None:
             out = out[:, self.columns]

@@ -23,6 +23,7 @@ from rankbygene.evaluation.predictors.base import (
     Predictor,
     PredictorState,
     SpotSet,
+    check_run_features,
     require_tensors,
 )
 from rankbygene.evaluation.predictors.settings import RetrievalSettings, Weighting
@@ -197,12 +198,7 @@ class RetrievalPredictor(Predictor):
         if self._reference is None:
             raise RuntimeError("fit the retrieval predictor on the training spots first.")
         features = spots.require_features(self.name)
-        if features.shape[1] != self.image_head.in_dim:
-            raise ValueError(
-                f"Features have dim {features.shape[1]} but the image head of run "
-                f"{self.source} expects {self.image_head.in_dim}: extract them with "
-                f"`rankbygene extract --run {self.source}`."
-            )
+        check_run_features(features, self.image_head.in_dim, self.source)
         ref_emb, ref_expr = self._reference
         pred = retrieval_predict(
             _embed(self.image_head, features),
