@@ -1,0 +1,219 @@
+"""Fixtures of the reliability matrix: a tiny dataset, a finished run, features, slide bags.
+
+Built once per session through the real command line; a row that damages an input
+copies the fixture first (:func:`copy_tree`), so rows stay independent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from reliability_helpers import N_GENES, N_SPOTS, PATCH_PX, SMALL_RUN, rbg, train_args
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reliability")
+
+
+@pytest.fixture(scope="session")
+def dataset(shared: Path) -> Path:
+    root = shared / "data"
+    r = rbg(
+        "data",
+        "synth",
+        "--out",
+        root,
+        "--samples",
+        "4",
+        "--patients",
+        "3",
+        "--spots",
+        str(N_SPOTS),
+        "--genes",
+        str(N_GENES),
+        "--patch-px",
+        str(PATCH_PX),
+        "--seed",
+        "3",
+    )
+    assert r.exit_code == 0, r.output
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_config(shared: Path) -> Path:
+    path = shared / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL_RUN))
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_dir(shared: Path, dataset: Path, small_config: Path) -> Path:
+    """A finished rankbygene run (1 epoch, tiny encoder, 8 genes)."""
+    out = shared / "run"
+    r = rbg(*train_args(dataset, out, "--config", str(small_config)))
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def stnet_run(shared: Path, dataset: Path) -> Path:
+    """A finished ST-Net run: its own predictor is a linear expression head."""
+    out = shared / "stnet"
+    r = rbg(*train_args(dataset, out, "--method", "stnet"))
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def features(shared: Path, dataset: Path) -> Path:
+    """Features of every sample from the frozen tiny encoder."""
+    out = shared / "features"
+    r = rbg("extract", "--data", dataset, "--encoder", "tiny", "--out", out)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def slide_bags(shared: Path) -> tuple[Path, Path, Path]:
+    """(features dir, classification CSV, survival CSV) of 8 slides of 8 cases, D = 6."""
+    from rankbygene.features.io import write_features
+
+    root = shared / "slides"
+    rng = np.random.default_rng(0)
+    ids = [f"S{i}" for i in range(8)]
+    for i, sid in enumerate(ids):
+        n = 5 + i
+        feats = rng.normal(size=(n, 6)) + (i % 2)
+        tiles = [f"t{j}" for j in range(n)]
+        write_features(root / "bags" / f"{sid}.h5", feats, np.zeros((n, 2)), tiles)
+    cls = root / "labels.csv"
+    cls.write_text("slide_id,label\n" + "".join(f"{s},{'ab'[i % 2]}\n" for i, s in enumerate(ids)))
+    surv = root / "survival.csv"
+    surv.write_text(
+        "slide_id,time,event\n" + "".join(f"{s},{3 + i},{i % 2}\n" for i, s in enumerate(ids))
+    )
+    return root / "bags", cls, surv
+
+
+# Rows that failed against the code as it was when the matrix was written, with why:
+# test function -> parameter id ("" for an unparametrised test) -> reason. Each entry is
+# removed by the commit that fixes its row; docs/reliability.md counts them.
+COUNTS = ["NaN counts", "negative counts", "all-zero sample", "duplicated barcodes",
+          "barcodes differ from patches"]  # fmt: skip
+KNOWN_FAILURES: dict[str, dict[str, str]] = {
+    # bad arguments
+    "test_bad_argument_is_refused": {
+        "train unknown val split": "an unknown --val-split silently meant 'none'",
+        "train unknown precision": "Lightning refused it after the run directory was made",
+        "evaluate genes --epochs 0": "the probe failed later with an unrelated message",
+        "evaluate genes --batch-size 0": "'range() arg 3 must not be zero'",
+        "train unknown validation sample": "the message did not list the known ids",
+        "evaluate train and test share a patient": "the override flag was not named",
+    },
+    # bad values
+    "test_bad_counts_are_refused": {
+        f"{row}-{command}": "counts were not checked on reading: used silently or misnamed"
+        for row in COUNTS
+        for command in ("train", "evaluate genes")
+    },
+    "test_survival_time_not_positive": {
+        "0": "time 0 was accepted",
+        "-2.5": "the message named neither the column nor the slide",
+    },
+    "test_non_finite_features_are_refused": {"": "scikit-learn's NaN error"},
+    # corrupt inputs
+    "test_truncated_counts_h5ad": {
+        c: "h5py's OSError did not name the file" for c in ("data info", "train", "evaluate genes")
+    },
+    "test_truncated_patches_h5": {
+        c: "h5py's OSError did not name the file" for c in ("data info", "train", "extract")
+    },
+    "test_truncated_feature_h5_in_evaluate_genes": {"": "h5py's OSError did not name the file"},
+    "test_truncated_feature_h5_in_extract_is_not_taken_as_done": {
+        "": "h5py's OSError did not name the file"
+    },
+    "test_truncated_slide_bag": {"": "h5py's OSError did not name the file"},
+    "test_truncated_checkpoint_on_resume": {"": "RuntimeError traceback"},
+    "test_truncated_run_encoder_weights": {"": "SafetensorError traceback"},
+    "test_truncated_weights_file": {
+        ".safetensors": "SafetensorError traceback",
+        ".pt": "RuntimeError traceback",
+    },
+    "test_encoder_card_missing_key": {"": "message not in 'FILE: ...' form"},
+    "test_heads_card_missing_key": {"": "KeyError traceback"},
+    "test_truncated_json_card": {
+        "encoder": "json's message did not name the file",
+        "heads": "json's message did not name the file",
+        "features": "json's message did not name the file",
+        "metadata": "message not in 'FILE: ...' form",
+    },
+    # disk
+    "test_disk_full_during_train": {"1m": "a partial checkpoint was left behind"},
+    "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},
+    # existing outputs
+    "test_train_into_a_finished_run_is_refused": {"": "--overwrite was not named"},
+    "test_train_overwrite_replaces_the_whole_run": {"": "no --overwrite"},
+    "test_train_into_a_directory_that_is_not_a_run_is_refused": {
+        "": "a run was written into the dataset directory"
+    },
+    "test_resume_with_other_settings_is_refused": {
+        "": "resume rebuilt the settings from defaults and flags, then crashed"
+    },
+    "test_resume_and_overwrite_together_are_refused": {"": "no --overwrite"},
+    "test_resume_of_a_run_that_never_saved_a_checkpoint_names_overwrite": {
+        "": "the message did not say how to start again"
+    },
+    "test_extract_of_another_dataset_into_the_same_directory_is_refused": {
+        "": "features of another dataset were kept as complete"
+    },
+    "test_evaluate_into_a_finished_evaluation_is_refused": {
+        "": "a second evaluation silently replaced the first"
+    },
+    "test_evaluate_overwrite_leaves_nothing_of_the_old_evaluation": {
+        "": "no --overwrite; old predictions stayed"
+    },
+    "test_evaluate_into_a_directory_that_is_not_an_evaluation_is_refused": {
+        "": "results were written into a features directory"
+    },
+    "test_evaluate_slides_into_a_finished_evaluation_is_refused": {
+        "": "a second evaluation silently replaced the first"
+    },
+    # faults
+    "test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run": {
+        "": "--resume did not reuse the run's saved settings"
+    },
+    "test_interrupted_extract_leaves_no_file_taken_as_complete": {
+        "SIGKILL": "the killed writer's temporary file stayed"
+    },
+    # untrusted weights
+    "test_code_in_a_weights_pickle_never_runs": {
+        f"experiment her2st-{kind}": "the weights were read after importing every section"
+        for kind in ("bare pickle", "torch zip")
+    },
+    "test_code_in_a_resumed_checkpoint_never_runs": {
+        "": "UnpicklingError traceback (the code did not run)"
+    },
+    "test_hub_weights_without_network_are_an_error_not_random_weights": {
+        "": "RuntimeError traceback"
+    },
+}
+
+
+# Known failures that also break the test process (HDF5's state after a failed write
+# crashes later tests), so they are not run until fixed.
+NOT_RUN = {("test_disk_full_during_evaluate", "8k")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.id if callspec is not None else ""
+        reason = KNOWN_FAILURES.get(item.originalname, {}).get(param)
+        if reason is not None:
+            run = (item.originalname, param) not in NOT_RUN
+            item.add_marker(pytest.mark.xfail(strict=True, reason=reason, run=run))
