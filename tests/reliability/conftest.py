@@ -126,32 +126,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
         "-2.5": "the message named neither the column nor the slide",
     },
     "test_non_finite_features_are_refused": {"": "scikit-learn's NaN error"},
-    # corrupt inputs
-    "test_truncated_counts_h5ad": {
-        c: "h5py's OSError did not name the file" for c in ("data info", "train", "evaluate genes")
-    },
-    "test_truncated_patches_h5": {
-        c: "h5py's OSError did not name the file" for c in ("data info", "train", "extract")
-    },
-    "test_truncated_feature_h5_in_evaluate_genes": {"": "h5py's OSError did not name the file"},
-    "test_truncated_feature_h5_in_extract_is_not_taken_as_done": {
-        "": "h5py's OSError did not name the file"
-    },
-    "test_truncated_slide_bag": {"": "h5py's OSError did not name the file"},
-    "test_truncated_checkpoint_on_resume": {"": "RuntimeError traceback"},
-    "test_truncated_run_encoder_weights": {"": "SafetensorError traceback"},
-    "test_truncated_weights_file": {
-        ".safetensors": "SafetensorError traceback",
-        ".pt": "RuntimeError traceback",
-    },
-    "test_encoder_card_missing_key": {"": "message not in 'FILE: ...' form"},
-    "test_heads_card_missing_key": {"": "KeyError traceback"},
-    "test_truncated_json_card": {
-        "encoder": "json's message did not name the file",
-        "heads": "json's message did not name the file",
-        "features": "json's message did not name the file",
-        "metadata": "message not in 'FILE: ...' form",
-    },
     # disk
     "test_disk_full_during_train": {"1m": "a partial checkpoint was left behind"},
     "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},
@@ -189,17 +163,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
     },
     "test_interrupted_extract_leaves_no_file_taken_as_complete": {
         "SIGKILL": "the killed writer's temporary file stayed"
-    },
-    # untrusted weights
-    "test_code_in_a_weights_pickle_never_runs": {
-        f"experiment her2st-{kind}": "the weights were read after importing every section"
-        for kind in ("bare pickle", "torch zip")
-    },
-    "test_code_in_a_resumed_checkpoint_never_runs": {
-        "": "UnpicklingError traceback (the code did not run)"
-    },
-    "test_hub_weights_without_network_are_an_error_not_random_weights": {
-        "": "RuntimeError traceback"
     },
 }
 

@@ -17,20 +17,20 @@ the run's own predictors, comparisons) goes through it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from rankbygene import __version__, keys
-from rankbygene.fileio import atomic_path, write_json, write_text_atomic
+from rankbygene.fileio import atomic_path, read_json, write_json, write_text_atomic
 from rankbygene.methods import Method, get_method
 from rankbygene.methods.histogene import HisToGeneNet
 from rankbygene.models import Encoder, MLPHead, load_encoder, save_encoder
+from rankbygene.models.checkpoint import read_safetensors
 from rankbygene.training.config import TrainConfig
 
 __all__ = [
@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 IMAGE_HEAD_PREFIX, GENE_ENCODER_PREFIX = "image_head.", "gene_encoder."
+HEADS_CARD_FIELDS = ("embed_dim", "proj_dim", "n_genes")
+HISTOGENE_CARD_FIELDS = ("n_genes", "settings")
+RETRAIN = "the run's files are damaged: train it again (`rankbygene train ... --overwrite`)"
 
 
 def write_run_start(out: Path, config: TrainConfig, genes: list[str]) -> None:
@@ -139,10 +142,11 @@ class TrainedRun:
     @property
     def heads_card(self) -> dict[str, Any]:
         """The card of ``heads.safetensors`` (embed_dim, proj_dim, n_genes)."""
-        return json.loads((self.path / keys.RUN_HEADS_CARD).read_text())
+        path = self.path / keys.RUN_HEADS_CARD
+        return read_json(path, required=HEADS_CARD_FIELDS, fix=RETRAIN)
 
     def _head_states(self) -> dict[str, dict[str, torch.Tensor]]:
-        tensors = load_file(str(self.path / keys.RUN_HEADS))
+        tensors = read_safetensors(self.path / keys.RUN_HEADS)
         return {
             prefix: {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             for prefix in (IMAGE_HEAD_PREFIX, GENE_ENCODER_PREFIX)
@@ -162,9 +166,10 @@ class TrainedRun:
         """The trained HisToGene network (eval mode)."""
         if self.method.network != "section-transformer":
             raise ValueError(f"{self.path} is a {self.method.name} run, not a HisToGene run.")
-        card = json.loads((self.path / keys.HISTOGENE_CARD).read_text())
+        path = self.path / keys.HISTOGENE_CARD
+        card = read_json(path, required=HISTOGENE_CARD_FIELDS, fix=RETRAIN)
         net = HisToGeneNet(card["n_genes"], **card["settings"])
-        net.load_state_dict(load_file(str(self.path / keys.HISTOGENE_WEIGHTS)))
+        net.load_state_dict(read_safetensors(self.path / keys.HISTOGENE_WEIGHTS))
         return net.eval()
 
     def expression_head(self) -> nn.Linear:

@@ -20,6 +20,7 @@ from rankbygene import keys
 from rankbygene.data import STDataset, read_dataset
 from rankbygene.methods import get_method
 from rankbygene.methods.histogene.module import HisToGeneModule, build_section_training
+from rankbygene.models.checkpoint import load_torch_file
 from rankbygene.training.artifacts import (
     check_resume_panel,
     export_encoder_run,
@@ -161,6 +162,8 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         if not (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).exists():
             raise ValueError(f"--resume: no {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT} in {out}.")
         check_resume_panel(out, genes)
+        # refuse an unsafe or truncated checkpoint up front, naming it
+        load_torch_file(out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT, mmap=True)
     elif (out / keys.RUN_CONFIG).exists():
         raise ValueError(f"{out} already holds a run; pass --resume or choose another --out.")
 
@@ -213,7 +216,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         if config.resume:  # resuming writes into the existing checkpoint directory on purpose
             warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if trainer.is_global_zero:
         if isinstance(module, HisToGeneModule):
             export_histogene_run(out, module.net, module.settings, genes)
