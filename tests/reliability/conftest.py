@@ -103,8 +103,6 @@ def slide_bags(shared: Path) -> tuple[Path, Path, Path]:
 # Rows that failed against the code as it was when the matrix was written, with why:
 # test function -> parameter id ("" for an unparametrised test) -> reason. Each entry is
 # removed by the commit that fixes its row; docs/reliability.md counts them.
-COUNTS = ["NaN counts", "negative counts", "all-zero sample", "duplicated barcodes",
-          "barcodes differ from patches"]  # fmt: skip
 KNOWN_FAILURES: dict[str, dict[str, str]] = {
     # bad arguments
     "test_bad_argument_is_refused": {
@@ -115,17 +113,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
         "train unknown validation sample": "the message did not list the known ids",
         "evaluate train and test share a patient": "the override flag was not named",
     },
-    # bad values
-    "test_bad_counts_are_refused": {
-        f"{row}-{command}": "counts were not checked on reading: used silently or misnamed"
-        for row in COUNTS
-        for command in ("train", "evaluate genes")
-    },
-    "test_survival_time_not_positive": {
-        "0": "time 0 was accepted",
-        "-2.5": "the message named neither the column nor the slide",
-    },
-    "test_non_finite_features_are_refused": {"": "scikit-learn's NaN error"},
     # disk
     "test_disk_full_during_train": {"1m": "a partial checkpoint was left behind"},
     "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankbygene import keys
+from rankbygene.data.checks import check_counts, check_spots
 from rankbygene.data.patches import PatchStore
 from rankbygene.fileio import open_hdf5, read_json
 
@@ -130,20 +131,28 @@ class Sample:
         return None if value is None else float(value)
 
     def read_adata(self) -> ad.AnnData:
-        """Load ``st/{id}.h5ad`` (raw counts, obs coordinates, obsm["spatial"]).
+        """Load ``st/{id}.h5ad`` (raw counts, obs coordinates, obsm["spatial"]), checked.
+
+        The counts must be finite, non-negative and not all zero, and the barcodes
+        unique and equal to the patch file's, in order (:mod:`rankbygene.data.checks`).
 
         Shape:
             returns an AnnData of N spots x G genes.
 
         Raises:
             OSError: an unreadable (e.g. truncated) file, named.
+            ValueError: counts or spots that fail the checks, naming file and sample.
         """
         # anndata (with pandas) takes about a second to import; listing a dataset
         # (`rankbygene data info`) never reads counts, so it is imported here.
         import anndata as ad
 
         open_hdf5(self.st_path, fix=REIMPORT).close()  # a damaged file is named first
-        return ad.read_h5ad(self.st_path)
+        adata = ad.read_h5ad(self.st_path)
+        check_counts(adata, self.st_path, self.id)
+        with self.patches() as store:
+            check_spots(adata, store.barcodes, self.st_path, self.patches_path, self.id)
+        return adata
 
     def patches(self) -> PatchStore:
         """A lazy patch store over ``patches/{id}.h5`` (use as a context manager)."""

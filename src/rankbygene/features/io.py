@@ -166,6 +166,7 @@ def read_features(path: str | Path) -> FeatureFile:
         if keys.FEAT_FEATURES not in f:
             raise ValueError(f"{path} has no '{keys.FEAT_FEATURES}' dataset: not a feature file.")
         feats = f[keys.FEAT_FEATURES][()].astype(np.float32, copy=False)
+        _check_finite(feats, path)
         coords = f[keys.FEAT_COORDS][()] if keys.FEAT_COORDS in f else np.zeros((len(feats), 2))
         if keys.FEAT_BARCODE in f:
             raw = np.asarray(f[keys.FEAT_BARCODE][()]).reshape(-1)
@@ -184,6 +185,16 @@ def read_features(path: str | Path) -> FeatureFile:
     if attrs.get(keys.FEAT_ATTR_SOURCE_RUN) == "":
         attrs[keys.FEAT_ATTR_SOURCE_RUN] = None
     return FeatureFile(feats, coords, barcodes, attrs, path)
+
+
+def _check_finite(features: np.ndarray, path: str | Path) -> None:
+    """Refuse NaN/inf features (a bf16 overflow, a broken encoder): they score as NaN."""
+    n_bad = int(features.size - np.count_nonzero(np.isfinite(features)))
+    if n_bad:
+        raise ValueError(
+            f"{path}: features hold {n_bad} NaN/inf value(s); {REEXTRACT} (without --bf16 if "
+            "it was used)"
+        )
 
 
 def feature_matrix_shape(path: str | Path) -> tuple[int, int]:
@@ -212,6 +223,7 @@ def read_feature_matrix(path: str | Path) -> np.ndarray:
     """
     with open_hdf5(path, fix=REEXTRACT) as f:
         feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
+    _check_finite(feats, path)
     return feats.reshape(-1, feats.shape[-1])
 
 
