@@ -104,15 +104,6 @@ def slide_bags(shared: Path) -> tuple[Path, Path, Path]:
 # test function -> parameter id ("" for an unparametrised test) -> reason. Each entry is
 # removed by the commit that fixes its row; docs/reliability.md counts them.
 KNOWN_FAILURES: dict[str, dict[str, str]] = {
-    # bad arguments
-    "test_bad_argument_is_refused": {
-        "train unknown val split": "an unknown --val-split silently meant 'none'",
-        "train unknown precision": "Lightning refused it after the run directory was made",
-        "evaluate genes --epochs 0": "the probe failed later with an unrelated message",
-        "evaluate genes --batch-size 0": "'range() arg 3 must not be zero'",
-        "train unknown validation sample": "the message did not list the known ids",
-        "evaluate train and test share a patient": "the override flag was not named",
-    },
     # disk
     "test_disk_full_during_train": {"1m": "a partial checkpoint was left behind"},
     "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},
