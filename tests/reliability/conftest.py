@@ -105,21 +105,8 @@ def slide_bags(shared: Path) -> tuple[Path, Path, Path]:
 # removed by the commit that fixes its row; docs/reliability.md counts them.
 KNOWN_FAILURES: dict[str, dict[str, str]] = {
     # disk
-    "test_disk_full_during_train": {"1m": "a partial checkpoint was left behind"},
     "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},
     # existing outputs
-    "test_train_into_a_finished_run_is_refused": {"": "--overwrite was not named"},
-    "test_train_overwrite_replaces_the_whole_run": {"": "no --overwrite"},
-    "test_train_into_a_directory_that_is_not_a_run_is_refused": {
-        "": "a run was written into the dataset directory"
-    },
-    "test_resume_with_other_settings_is_refused": {
-        "": "resume rebuilt the settings from defaults and flags, then crashed"
-    },
-    "test_resume_and_overwrite_together_are_refused": {"": "no --overwrite"},
-    "test_resume_of_a_run_that_never_saved_a_checkpoint_names_overwrite": {
-        "": "the message did not say how to start again"
-    },
     "test_extract_of_another_dataset_into_the_same_directory_is_refused": {
         "": "features of another dataset were kept as complete"
     },
@@ -136,9 +123,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
         "": "a second evaluation silently replaced the first"
     },
     # faults
-    "test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run": {
-        "": "--resume did not reuse the run's saved settings"
-    },
     "test_interrupted_extract_leaves_no_file_taken_as_complete": {
         "SIGKILL": "the killed writer's temporary file stayed"
     },

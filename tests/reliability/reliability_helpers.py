@@ -198,11 +198,15 @@ def assert_refused_untrusted(result: Result, weights: Path, marker: Path) -> Non
     assert_user_error(result, weights, "unsafe")
 
 
-def env_without_threads() -> dict[str, str]:
-    """Environment of a child ``rankbygene`` process: one thread, this source tree first."""
+def child_env() -> dict[str, str]:
+    """Environment of a child ``rankbygene`` process: this source tree first, and this
+    process's torch thread count (results depend on it, and rows compare a child's
+    numbers with this process's)."""
+    import torch
+
     src = Path(__file__).resolve().parents[2] / "src"
     path = os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    return {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONPATH": path}
 
 
 # -- child processes for the signal rows (test_faults.py) --------------------------------
@@ -231,7 +235,7 @@ def start_paused(pause: str, marker: Path, *args: str | Path):
     code = CHILD.format(pause=pause)
     return subprocess.Popen(
         [sys.executable, "-c", code, str(marker), *(str(a) for a in args)],
-        env=env_without_threads(),
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

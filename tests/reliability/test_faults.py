@@ -61,7 +61,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(
     assert status == -signal.SIGKILL
     assert not (parts / keys.RUN_HEADS_CARD).exists()  # not a finished run
 
-    r = rbg(*train_args(dataset, parts, "--resume"))  # the saved settings are reused
+    r = rbg("train", "--data", dataset, "--out", parts, "--resume")  # with its saved settings
     assert r.exit_code == 0, r.output
     a = pd.read_csv(full / keys.RUN_METRICS).drop(columns=TIMING_COLUMNS)
     b = pd.read_csv(parts / keys.RUN_METRICS).drop(columns=TIMING_COLUMNS)
