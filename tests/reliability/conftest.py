@@ -107,9 +107,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
     # disk
     "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},
     # existing outputs
-    "test_extract_of_another_dataset_into_the_same_directory_is_refused": {
-        "": "features of another dataset were kept as complete"
-    },
     "test_evaluate_into_a_finished_evaluation_is_refused": {
         "": "a second evaluation silently replaced the first"
     },
@@ -121,10 +118,6 @@ KNOWN_FAILURES: dict[str, dict[str, str]] = {
     },
     "test_evaluate_slides_into_a_finished_evaluation_is_refused": {
         "": "a second evaluation silently replaced the first"
-    },
-    # faults
-    "test_interrupted_extract_leaves_no_file_taken_as_complete": {
-        "SIGKILL": "the killed writer's temporary file stayed"
     },
 }
 
