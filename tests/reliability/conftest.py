@@ -103,28 +103,13 @@ def slide_bags(shared: Path) -> tuple[Path, Path, Path]:
 # Rows that failed against the code as it was when the matrix was written, with why:
 # test function -> parameter id ("" for an unparametrised test) -> reason. Each entry is
 # removed by the commit that fixes its row; docs/reliability.md counts them.
-KNOWN_FAILURES: dict[str, dict[str, str]] = {
-    # disk
-    "test_disk_full_during_evaluate": {"8k": "HDF5 RuntimeError traceback"},
-    # existing outputs
-    "test_evaluate_into_a_finished_evaluation_is_refused": {
-        "": "a second evaluation silently replaced the first"
-    },
-    "test_evaluate_overwrite_leaves_nothing_of_the_old_evaluation": {
-        "": "no --overwrite; old predictions stayed"
-    },
-    "test_evaluate_into_a_directory_that_is_not_an_evaluation_is_refused": {
-        "": "results were written into a features directory"
-    },
-    "test_evaluate_slides_into_a_finished_evaluation_is_refused": {
-        "": "a second evaluation silently replaced the first"
-    },
-}
+KNOWN_FAILURES: dict[str, dict[str, str]] = {}
 
 
-# Known failures that also break the test process (HDF5's state after a failed write
-# crashes later tests), so they are not run until fixed.
-NOT_RUN = {("test_disk_full_during_evaluate", "8k")}
+# Known failures that also break the test process, so they are not run until fixed
+# (test_disk_full_during_evaluate was one: HDF5's state after a failed write crashed
+# later tests).
+NOT_RUN: set[tuple[str, str]] = set()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
