@@ -97,8 +97,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as err:
-        if err.filename is not None and Path(err.filename) == tmp and err.strerror:
-            # name the file being written, not its hidden temporary (a full disk, say)
+        # A failed write of the temporary file (a full disk, a read-only directory) says
+        # the temporary's name, or no name at all: name the file being written instead.
+        about_tmp = err.filename is None or Path(err.filename) == tmp
+        if err.strerror and about_tmp:
             raise type(err)(err.errno, err.strerror, str(path)) from err
         raise
     finally:

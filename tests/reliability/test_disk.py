@@ -122,12 +122,13 @@ def _nothing_taken_as_complete(out: Path) -> None:
     assert not (out / keys.RESULTS_JSON).exists()
 
 
-@pytest.mark.parametrize("small_disk", ["1m"], indirect=True)
-def test_disk_full_during_train(small_disk: Path, dataset: Path) -> None:
+@pytest.mark.parametrize("small_disk", ["256k"], indirect=True)
+def test_disk_full_during_train(small_disk: Path, dataset: Path, small_config: Path) -> None:
     """A checkpoint does not fit: the run stops with the system's message, no partial file."""
     out = small_disk / "run"
-    r = rbg(*train_args(dataset, out))  # 1024-d heads: a ~60 MB checkpoint
-    assert_user_error(r, "No space left on device")
+    r = rbg(*train_args(dataset, out, "--config", str(small_config)))  # a ~1.5 MB checkpoint
+    ckpt = out / keys.RUN_CHECKPOINTS / "epoch000.ckpt"
+    assert_user_error(r, f"{ckpt}: No space left on device")
     _nothing_taken_as_complete(out)
     ckpts = out / keys.RUN_CHECKPOINTS
     assert not ckpts.exists() or list(ckpts.iterdir()) == []
