@@ -246,7 +246,7 @@ def test_data_synth_into_an_existing_dataset_is_refused(tmp_path: Path, dataset:
         "--patch-px",
         "16",
     )
-    assert_user_error(r, "SYN00", "already exists", "overwrite")
+    assert_user_error(r, "'SYN00' already exists", "--overwrite")
     assert tree_state(data) == before
 
 

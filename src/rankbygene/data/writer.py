@@ -267,8 +267,8 @@ def write_sample(
     patches_path = root / keys.PATCHES_DIR / f"{sample_id}{keys.PATCHES_SUFFIX}"
     if meta_path.exists() and not overwrite:
         raise ValueError(
-            f"sample '{sample_id}' already exists in {root} ({meta_path}); pass overwrite=True "
-            "or choose another output directory"
+            f"sample '{sample_id}' already exists in {root} ({meta_path}); pass --overwrite "
+            "(overwrite=True) to replace it, or choose another output directory"
         )
 
     meta = dict(metadata)
