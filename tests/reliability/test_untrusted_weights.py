@@ -1,20 +1,24 @@
 """Rows "untrusted weights": a pickle that runs code never runs; wrong weights are named.
 
-Every command with a ``--weights`` option is listed in :data:`WEIGHTS_COMMANDS`;
-:func:`test_every_weights_option_is_in_the_matrix` walks the command tree, so a new
-command that takes ``--weights`` (e.g. ``predict``) fails here until its row is added.
-A row is the command line with ``WEIGHTS`` where the file goes (see
+Every command with a ``--weights`` option has a row in :data:`ROWS` (or in
+:data:`PENDING`, for a command being built elsewhere: ``predict``, tested once it
+exists); :func:`test_every_weights_option_is_in_the_matrix` walks the command tree, so
+a new command that takes ``--weights`` fails here until its row is added. A row is the
+command line with ``WEIGHTS`` where the file goes (see
 ``reliability_helpers.write_code_running_pickle`` and ``assert_refused_untrusted``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from reliability_helpers import (
+    TRAIN,
     assert_refused_untrusted,
     assert_user_error,
     copy_tree,
@@ -28,34 +32,6 @@ from rankbygene.cli.main import app
 
 WEIGHTS = "<weights>"
 
-# command path -> command line builder (dataset, out dir, her2st root) with WEIGHTS
-WEIGHTS_COMMANDS = {
-    ("train",): lambda d, o, h: train_args(d, o, "--weights", WEIGHTS),
-    ("extract",): lambda d, o, h: [
-        "extract",
-        "--data",
-        d,
-        "--encoder",
-        "tiny",
-        "--weights",
-        WEIGHTS,
-        "--out",
-        o,
-    ],
-    ("experiment", "her2st"): lambda d, o, h: [
-        "experiment",
-        "her2st",
-        "--root",
-        h,
-        "--sections",
-        "C2,C3",
-        "--weights",
-        WEIGHTS,
-        "--out",
-        o,
-    ],
-}
-
 
 def _commands_with_option(command: Any, option: str, path=()) -> list[tuple[str, ...]]:
     """Paths of the (sub)commands that have ``option`` (typer vendors its own click)."""
@@ -67,11 +43,58 @@ def _commands_with_option(command: Any, option: str, path=()) -> list[tuple[str,
     return found
 
 
+WITH_WEIGHTS = _commands_with_option(typer.main.get_command(app), "--weights")
+
+# command path -> command line with WEIGHTS where the file goes, from a Row's paths
+ROWS: dict[tuple[str, ...], Callable[[Row], list]] = {
+    ("train",): lambda r: train_args(r.data, r.out, "--weights", WEIGHTS),
+    ("extract",): lambda r: [
+        "extract", "--data", r.data, "--encoder", "tiny", "--weights", WEIGHTS, "--out", r.out,
+    ],
+    ("experiment", "her2st"): lambda r: [
+        "experiment", "her2st", "--root", r.her2st, "--sections", "C2,C3", "--weights", WEIGHTS,
+        "--out", r.out,
+    ],
+}  # fmt: skip
+# Rows of commands being built elsewhere, tested once the command exists.
+PENDING: dict[tuple[str, ...], Callable[[Row], list]] = {
+    ("predict",): lambda r: [
+        "predict", "--data", r.data, "--predictor", r.predictor(), "--encoder", "tiny",
+        "--weights", WEIGHTS, "--out", r.out,
+    ],
+}  # fmt: skip
+WEIGHTS_COMMANDS = {**ROWS, **{k: v for k, v in PENDING.items() if k in WITH_WEIGHTS}}
+
+
+@dataclass
+class Row:
+    """The paths a row's command line needs."""
+
+    data: Path
+    out: Path
+    her2st: Path
+    predictor: Callable[[], Path]
+
+
 def test_every_weights_option_is_in_the_matrix() -> None:
-    with_weights = _commands_with_option(typer.main.get_command(app), "--weights")
-    assert sorted(with_weights) == sorted(WEIGHTS_COMMANDS), (
-        "a command takes --weights: add its row to WEIGHTS_COMMANDS"
+    assert sorted(WITH_WEIGHTS) == sorted(WEIGHTS_COMMANDS), (
+        "a command takes --weights: add its row to ROWS"
     )
+
+
+@pytest.fixture
+def predictor(tmp_path: Path, dataset: Path, features: Path) -> Callable[[], Path]:
+    """A saved predictor (``rankbygene fit``, ridge on the tiny encoder's features), made
+    only when a row asks for it."""
+
+    def make() -> Path:
+        out = tmp_path / "predictor"
+        r = rbg("fit", "--data", dataset, "--features", features, "--train-samples", TRAIN,
+                "--probe", "ridge", "--panel", "top8", "--out", out)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        return out
+
+    return make
 
 
 def _her2st_root(tmp_path: Path) -> Path:
@@ -84,11 +107,12 @@ def _her2st_root(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("torch_zip", [False, True], ids=["bare pickle", "torch zip"])
 @pytest.mark.parametrize("command", list(WEIGHTS_COMMANDS), ids=" ".join)
 def test_code_in_a_weights_pickle_never_runs(
-    command: tuple[str, ...], torch_zip: bool, tmp_path: Path, dataset: Path
+    command: tuple[str, ...], torch_zip: bool, tmp_path: Path, dataset: Path, predictor
 ) -> None:
     marker = tmp_path / "pwned"
     weights = write_code_running_pickle(tmp_path / "weights.pt", marker, torch_zip=torch_zip)
-    args = WEIGHTS_COMMANDS[command](dataset, tmp_path / "out", _her2st_root(tmp_path))
+    row = Row(dataset, tmp_path / "out", _her2st_root(tmp_path), predictor)
+    args = WEIGHTS_COMMANDS[command](row)
     args = [weights if a == WEIGHTS else a for a in args]
     assert_refused_untrusted(rbg(*args), weights, marker)
 
