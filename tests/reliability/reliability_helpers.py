@@ -20,13 +20,28 @@ from typer.testing import CliRunner, Result
 from rankbygene.cli.main import app
 
 __all__ = [
+    "CHILD",
+    "N_GENES",
+    "N_SPOTS",
+    "PATCH_PX",
+    "SMALL_RUN",
+    "TEST",
+    "TRAIN",
+    "USER_ERROR_EXIT",
     "assert_refused_untrusted",
     "assert_user_error",
+    "child_env",
+    "copy_tree",
     "error_message",
+    "eval_args",
     "file_state",
     "rbg",
+    "signal_and_wait",
+    "start_paused",
     "temp_leftovers",
+    "train_args",
     "tree_state",
+    "wait_for",
     "write_code_running_pickle",
 ]
 
