@@ -9,13 +9,15 @@ Nested settings are addressed with ``__`` (``mlp__epochs=3``).
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
-__all__ = ["config_from_mapping", "load_config", "override"]
+__all__ = ["check_choices", "config_from_mapping", "load_config", "override"]
 
 C = TypeVar("C")
 
@@ -28,6 +30,37 @@ def _nested_type(cls: type, name: str) -> type | None:
             if dataclasses.is_dataclass(value):
                 return type(value)
     return None
+
+
+def _choices(annotation: Any) -> tuple[Any, ...] | None:
+    """The values a ``Literal[...]`` (or ``Literal[...] | None``) annotation allows."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if typing.get_origin(arg) is Literal:
+                return typing.get_args(arg)
+    return None
+
+
+def check_choices(config: Any) -> None:
+    """Refuse a field typed ``Literal[...]`` whose value is not one of the choices.
+
+    A dataclass does not check its annotations; a typo in a choice (``val_split:
+    random``) would otherwise pass silently. ``None`` is left to ``| None`` fields.
+
+    Raises:
+        ValueError: ``"field: 'value' is not one of a, b, c."``
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        allowed = _choices(hints.get(f.name))
+        value = getattr(config, f.name)
+        if allowed is not None and value is not None and value not in allowed:
+            raise ValueError(
+                f"{f.name}: {value!r} is not one of {', '.join(str(a) for a in allowed)}."
+            )
 
 
 def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str = "config") -> C:

@@ -3,6 +3,8 @@
 A user error (bad input, a missing or unreadable file, a full disk) prints
 ``error: <message>`` on stderr, without a traceback, and exits with status 2, the
 status typer uses for bad arguments. Anything else is a bug and keeps its traceback.
+The library's messages start with the file or argument at fault; an operating-system
+error is shown the same way, as ``<path>: <what the system said>``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ R = TypeVar("R")
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 
 
+def _message(err: BaseException) -> str:
+    """The text of an error: ``path: reason`` for an operating-system error on a path."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        where = str(err.filename)
+        if err.filename2 is not None:
+            where += f" -> {err.filename2}"
+        return f"{where}: {err.strerror}"
+    return str(err)
+
+
 def fail(message: object) -> typer.Exit:
     """Print ``error: message`` on stderr; return the exit to raise."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
@@ -38,6 +50,6 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except _USER_ERRORS as err:
-            raise fail(err) from err
+            raise fail(_message(err)) from err
 
     return wrapper

@@ -67,9 +67,13 @@ def genes(
         f"[{G.split_unit}].",
     ),
     config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a finished evaluation in --out (its files go)."
+    ),
 ) -> None:
     """Predict gene expression of held-out samples: a probe on frozen features, a run's own
-    predictor, or the position-only baseline."""
+    predictor, or the position-only baseline. A finished evaluation in --out is refused
+    unless --overwrite; an interrupted one is redone."""
     from rankbygene.configs import load_config
     from rankbygene.evaluation.genes.evaluate import evaluate_genes
 
@@ -90,7 +94,9 @@ def genes(
         mlp__seed=seed,
         ridge__seed=seed,
     )
-    res = evaluate_genes(data, features, train_samples, test_samples, config=cfg, out=out)
+    res = evaluate_genes(
+        data, features, train_samples, test_samples, config=cfg, out=out, overwrite=overwrite
+    )
     typer.echo(
         f"PCC {format_mean_std(res['summary']['pcc'], 4)} ({res['primary_probe']}, "
         f"{len(res['genes'])} genes); results in {out / keys.RESULTS_JSON}"
@@ -137,8 +143,12 @@ def slides(
     bins: int = typer.Option(None, "--bins", help=f"Survival time bins (default: {S.n_bins})."),
     seed: int = typer.Option(None, "--seed", help=f"Random seed (default: {S.seed})."),
     config: Path = typer.Option(None, "--config", help="YAML SlideEvalConfig; flags override."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a finished evaluation in --out (its files go)."
+    ),
 ) -> None:
-    """Slide classification (AUC) or survival (C-index) with gated-attention ABMIL."""
+    """Slide classification (AUC) or survival (C-index) with gated-attention ABMIL. A
+    finished evaluation in --out is refused unless --overwrite."""
     from rankbygene.configs import load_config
     from rankbygene.evaluation.slides.cv import evaluate_slides
 
@@ -155,7 +165,7 @@ def slides(
         seed=seed,
         label_column=label_column,
     )
-    res = evaluate_slides(features, labels, cfg, out=out)
+    res = evaluate_slides(features, labels, cfg, out=out, overwrite=overwrite)
     typer.echo(
         f"{res['metric']} {format_mean_std(res['summary'][res['metric']], 4)} over "
         f"{len(res['folds'])} folds; results in {out / keys.RESULTS_JSON}"

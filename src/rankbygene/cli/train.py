@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from rankbygene import keys
 from rankbygene.cli.common import user_errors
 from rankbygene.text import parse_ids
 from rankbygene.training.config import TrainConfig
@@ -55,12 +56,25 @@ def train(
     strategy: str = typer.Option(None, help=f"Lightning strategy (default: {D.strategy})."),
     num_workers: int = typer.Option(None, help=f"DataLoader workers (default: {D.num_workers})."),
     seed: int = typer.Option(None, help=f"Random seed (default: {D.seed})."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from checkpoints/last.ckpt."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out from checkpoints/last.ckpt, with its saved config.yaml.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run in --out (its files are deleted)."
+    ),
 ) -> None:
-    """Train an image encoder guided by gene expression; writes a run directory."""
+    """Train an image encoder guided by gene expression; writes a run directory.
+
+    An existing run in --out is refused unless --resume or --overwrite is given.
+    """
     from rankbygene.configs import load_config
     from rankbygene.training.run import train as run_training
 
+    saved = out / keys.RUN_CONFIG
+    if resume and config is None and saved.is_file():
+        config = saved  # flags given now must agree with it (the library checks)
     cfg = load_config(
         TrainConfig,
         config,
@@ -87,4 +101,4 @@ def train(
         seed=seed,
         resume=resume or None,
     )
-    typer.echo(f"Run written to {run_training(cfg)}")
+    typer.echo(f"Run written to {run_training(cfg, overwrite=overwrite)}")

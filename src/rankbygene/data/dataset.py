@@ -21,17 +21,16 @@ Metadata defaults (applied when a field is missing or ``null``, as HEST often ha
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import h5py
-
 from rankbygene import keys
+from rankbygene.data.checks import check_counts, check_spots
 from rankbygene.data.patches import PatchStore
+from rankbygene.fileio import open_hdf5, read_json
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -45,6 +44,9 @@ __all__ = [
     "UnknownSampleError",
     "read_dataset",
 ]
+
+#: What to do about a damaged file of a sample.
+REIMPORT = "restore the file, or re-create the sample (`rankbygene data import ... --overwrite`)"
 
 #: Values used for metadata fields that are missing or null (patient is filled separately).
 METADATA_DEFAULTS: dict[str, Any] = {
@@ -129,16 +131,28 @@ class Sample:
         return None if value is None else float(value)
 
     def read_adata(self) -> ad.AnnData:
-        """Load ``st/{id}.h5ad`` (raw counts, obs coordinates, obsm["spatial"]).
+        """Load ``st/{id}.h5ad`` (raw counts, obs coordinates, obsm["spatial"]), checked.
+
+        The counts must be finite, non-negative and not all zero, and the barcodes
+        unique and equal to the patch file's, in order (:mod:`rankbygene.data.checks`).
 
         Shape:
             returns an AnnData of N spots x G genes.
+
+        Raises:
+            OSError: an unreadable (e.g. truncated) file, named.
+            ValueError: counts or spots that fail the checks, naming file and sample.
         """
         # anndata (with pandas) takes about a second to import; listing a dataset
         # (`rankbygene data info`) never reads counts, so it is imported here.
         import anndata as ad
 
-        return ad.read_h5ad(self.st_path)
+        open_hdf5(self.st_path, fix=REIMPORT).close()  # a damaged file is named first
+        adata = ad.read_h5ad(self.st_path)
+        check_counts(adata, self.st_path, self.id)
+        with self.patches() as store:
+            check_spots(adata, store.barcodes, self.st_path, self.patches_path, self.id)
+        return adata
 
     def patches(self) -> PatchStore:
         """A lazy patch store over ``patches/{id}.h5`` (use as a context manager)."""
@@ -147,19 +161,19 @@ class Sample:
     @property
     def n_spots(self) -> int:
         """Number of patches, read from the dataset shape only."""
-        with h5py.File(self.patches_path, "r") as f:
-            return int(f[keys.H5_IMG].shape[0])
+        with self.patches() as store:
+            return len(store)
 
     @property
     def patch_px(self) -> int:
         """Side of the stored patches in pixels."""
-        with h5py.File(self.patches_path, "r") as f:
-            return int(f[keys.H5_IMG].shape[1])
+        with self.patches() as store:
+            return store.patch_size
 
     @property
     def n_genes(self) -> int:
         """Number of genes in the h5ad, read without loading X."""
-        with h5py.File(self.st_path, "r") as f:
+        with open_hdf5(self.st_path, fix=REIMPORT) as f:
             var = f["var"]
             index_key = var.attrs.get("_index", "_index")
             if index_key in var:
@@ -170,16 +184,9 @@ class Sample:
 
 
 def _load_metadata(sample_id: str, path: Path) -> dict[str, Any]:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            meta = json.load(fh)
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"sample '{sample_id}': metadata file {path} is not valid JSON ({err}); fix or "
-            "re-create it"
-        ) from err
+    meta = read_json(path, fix=f"fix or re-create the metadata of sample '{sample_id}'")
     if not isinstance(meta, dict):
-        raise ValueError(f"sample '{sample_id}': metadata file {path} must hold a JSON object")
+        raise ValueError(f"{path}: the metadata of sample '{sample_id}' must be a JSON object")
     for key, default in METADATA_DEFAULTS.items():
         if meta.get(key) is None:
             meta[key] = default

@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from rankbygene import keys
+from rankbygene.fileio import open_hdf5
 
 __all__ = ["PatchStore"]
 
@@ -70,7 +71,11 @@ class PatchStore:
     def _h5(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             # after a fork the inherited handle belongs to the parent: open our own
-            self._file = h5py.File(self.path, "r")
+            self._file = open_hdf5(
+                self.path,
+                fix="restore it, or re-create the sample (`rankbygene data import ... "
+                "--overwrite`)",
+            )
             self._pid = os.getpid()
             if keys.H5_IMG not in self._file:
                 names = sorted(self._file.keys())

@@ -38,9 +38,18 @@ def _patient_of(ids: Sequence[str], patients: Mapping[str, str] | Sequence[str])
 
 
 def assert_patient_disjoint(
-    train_ids: Sequence[str], test_ids: Sequence[str], patients: Mapping[str, str]
+    train_ids: Sequence[str],
+    test_ids: Sequence[str],
+    patients: Mapping[str, str],
+    override: str = "",
 ) -> None:
     """Refuse a split where a patient has samples on both sides.
+
+    Args:
+        train_ids, test_ids: the two sides.
+        patients: sample id -> patient.
+        override: how the caller lets a user allow it on purpose (e.g. a flag), named
+            in the message.
 
     Raises:
         ValueError: naming the patient and its training and test samples.
@@ -58,7 +67,7 @@ def assert_patient_disjoint(
         others = f" (also patients {shared[1:]})" if len(shared) > 1 else ""
         raise ValueError(
             f"patient '{p}' is on both sides of the split (train: {tr}; test: {te}){others}; "
-            "put all samples of a patient on one side"
+            "put all samples of a patient on one side" + (f", or {override}" if override else "")
         )
 
 

@@ -9,6 +9,7 @@ by their metadata, so a sample is visible only once all its files are complete.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -24,15 +25,38 @@ import numpy as np
 import scipy.sparse as sp
 
 from rankbygene import keys
+from rankbygene.fileio import write_bytes_atomic
 
 if TYPE_CHECKING:
     import anndata as ad
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_sample"]
+__all__ = ["write_h5ad", "write_sample"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def write_h5ad(path: str | Path, adata: ad.AnnData) -> Path:
+    """Write an AnnData as ``.h5ad`` atomically, encoded in memory first.
+
+    HDF5 that runs out of disk space mid-file fails with errors that are not
+    ``OSError`` and may leave the library in a broken state; encoding in memory and
+    writing the bytes with :func:`~rankbygene.fileio.write_bytes_atomic` turns a full
+    disk into an ``OSError`` naming ``path``, with nothing half-written left.
+
+    Returns:
+        The path.
+    """
+    try:
+        from anndata.io import write_elem
+    except ImportError:  # anndata < 0.11
+        from anndata.experimental import write_elem
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        write_elem(f, "/", adata)
+    return write_bytes_atomic(path, buffer.getbuffer())
 
 
 def _json_default(obj: Any) -> Any:
@@ -243,8 +267,8 @@ def write_sample(
     patches_path = root / keys.PATCHES_DIR / f"{sample_id}{keys.PATCHES_SUFFIX}"
     if meta_path.exists() and not overwrite:
         raise ValueError(
-            f"sample '{sample_id}' already exists in {root} ({meta_path}); pass overwrite=True "
-            "or choose another output directory"
+            f"sample '{sample_id}' already exists in {root} ({meta_path}); pass --overwrite "
+            "(overwrite=True) to replace it, or choose another output directory"
         )
 
     meta = dict(metadata)

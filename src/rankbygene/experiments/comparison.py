@@ -230,7 +230,8 @@ def run_comparison(
     """Train every variant on ``train_ids``, evaluate on ``test_ids``.
 
     Finished runs and features are reused, so an interrupted comparison continues
-    where it stopped.
+    where it stopped; the evaluations are recomputed (they are quick) and replace the
+    previous ones.
 
     Args:
         data: Dataset directory.
@@ -273,7 +274,13 @@ def run_comparison(
         eval_root = out / keys.COMPARISON_EVAL / panel_name
         for name, feats in features.items():
             rows[name] = evaluate_genes(
-                dataset, feats, train_ids, test_ids, config=eval_config, out=eval_root / name
+                dataset,
+                feats,
+                train_ids,
+                test_ids,
+                config=eval_config,
+                out=eval_root / name,
+                overwrite=True,  # evaluations are recomputed from the kept runs and features
             )
         for name, (predictor, run_dir, base) in own_predictors.items():
             if not _trained_on(run_dir, eval_config):
@@ -281,7 +288,13 @@ def run_comparison(
                 continue
             own = replace(eval_config, probe=predictor, run=str(run_dir))
             rows[name] = evaluate_genes(
-                dataset, features[base], train_ids, test_ids, config=own, out=eval_root / name
+                dataset,
+                features[base],
+                train_ids,
+                test_ids,
+                config=own,
+                out=eval_root / name,
+                overwrite=True,
             )
         if position_baseline:
             rows[POSITION_ONLY] = evaluate_genes(
@@ -291,6 +304,7 @@ def run_comparison(
                 test_ids,
                 config=replace(eval_config, probe="position"),
                 out=eval_root / POSITION_ONLY,
+                overwrite=True,
             )
         results[panel_name] = rows
     return results

@@ -64,6 +64,10 @@ def run_her2st_experiment(
     recorded = {k: v for k, v in asdict(config).items() if k not in ("out", "folds")}
     check_same_settings(out, {**recorded, "rankbygene": __version__}, overwrite)
     fix_threads(config.threads)
+    # the initial weights first: a bad --weights fails before minutes of importing
+    init = save_initialisation(
+        config.encoder, out / keys.COMPARISON_INIT, config.seed, config.weights
+    )
     data_dir = out / keys.COMPARISON_DATA
     if not (data_dir / keys.METADATA_DIR).exists():
         import_her2st(config.root, config.sections, data_dir, patch_px=config.patch_px)
@@ -71,9 +75,6 @@ def run_her2st_experiment(
     ids = [s for s in dataset.ids if s in set(config.sections)]
     folds, unit = outer_folds({s: dataset[s].patient for s in ids})
     folds = folds[: config.folds] if config.folds else folds
-    init = save_initialisation(
-        config.encoder, out / keys.COMPARISON_INIT, config.seed, config.weights
-    )
     settings = TrainConfig(
         encoder=config.encoder,
         epochs=config.epochs,

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from rankbygene import __version__, keys
+from rankbygene import __version__, fileio, keys
 from rankbygene.features.io import (
     assert_same_spots,
     feature_path,
@@ -148,8 +148,18 @@ def embed_sample(
     return feats, coords, barcodes
 
 
-def check_existing_features(path: Path, encoder_name: str, source_run: str | None) -> None:
-    """Refuse to silently mix encoders: an existing file must come from the same one."""
+def check_existing_features(
+    path: Path,
+    encoder_name: str,
+    source_run: str | None,
+    barcodes: np.ndarray | None = None,
+    sample_id: str = "",
+) -> None:
+    """Refuse to silently mix: a file kept as done must come from the same encoder and run,
+    and (given ``barcodes``) describe the same spots as the dataset, in order.
+
+    Writes are atomic, so a present file is complete; an unreadable one is refused too.
+    """
     existing = read_features(path)
     if existing.encoder != encoder_name or existing.source_run != source_run:
         raise ValueError(
@@ -157,6 +167,8 @@ def check_existing_features(path: Path, encoder_name: str, source_run: str | Non
             f"{existing.source_run}), not {encoder_name!r} (run {source_run}). Use another "
             "--out directory, or --overwrite to replace them."
         )
+    if barcodes is not None:
+        assert_same_spots(existing, barcodes, sample_id)
 
 
 def _write_obsm_copy(
@@ -223,12 +235,14 @@ def extract_features(
     enc_name = str(encoder.name)
     transform = encoder.transform.to_dict()
 
+    fileio.remove_stale_temps(out_dir)  # of an extraction that was killed
     todo, paths = [], []
     for sample in samples:
         path = feature_path(out_dir, sample.id)
         paths.append(path)
         if path.is_file() and not overwrite:
-            check_existing_features(path, enc_name, run)
+            with sample.patches() as store:
+                check_existing_features(path, enc_name, run, store.barcodes, sample.id)
             logger.info("sample %s: %s exists, skipped (use --overwrite)", sample.id, path)
         else:
             todo.append(sample)

@@ -21,13 +21,17 @@ import h5py
 import numpy as np
 
 from rankbygene import keys
-from rankbygene.fileio import atomic_path, write_json
+from rankbygene.fileio import atomic_path, open_hdf5, read_json, write_json
 from rankbygene.keys import FEATURES_SUMMARY
 
 logger = logging.getLogger(__name__)
 
+#: What to do about a damaged feature file.
+REEXTRACT = "re-extract it (`rankbygene extract ... --overwrite`)"
+
 __all__ = [
     "FEATURES_SUMMARY",
+    "REEXTRACT",
     "FeatureFile",
     "assert_same_spots",
     "feature_matrix_shape",
@@ -164,10 +168,11 @@ def read_features(path: str | Path) -> FeatureFile:
             f"No feature file {path}. Run `rankbygene extract --data DIR --out {path.parent} ...` "
             "first."
         )
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, fix=REEXTRACT) as f:
         if keys.FEAT_FEATURES not in f:
             raise ValueError(f"{path} has no '{keys.FEAT_FEATURES}' dataset: not a feature file.")
         feats = f[keys.FEAT_FEATURES][()].astype(np.float32, copy=False)
+        _check_finite(feats, path)
         coords = f[keys.FEAT_COORDS][()] if keys.FEAT_COORDS in f else np.zeros((len(feats), 2))
         if keys.FEAT_BARCODE in f:
             raw = np.asarray(f[keys.FEAT_BARCODE][()]).reshape(-1)
@@ -188,6 +193,16 @@ def read_features(path: str | Path) -> FeatureFile:
     return FeatureFile(feats, coords, barcodes, attrs, path)
 
 
+def _check_finite(features: np.ndarray, path: str | Path) -> None:
+    """Refuse NaN/inf features (a bf16 overflow, a broken encoder): they score as NaN."""
+    n_bad = int(features.size - np.count_nonzero(np.isfinite(features)))
+    if n_bad:
+        raise ValueError(
+            f"{path}: features hold {n_bad} NaN/inf value(s); {REEXTRACT} (without --bf16 if "
+            "it was used)"
+        )
+
+
 def feature_matrix_shape(path: str | Path) -> tuple[int, int]:
     """(n, D) of a file's ``features`` from its HDF5 header (no data read).
 
@@ -196,7 +211,7 @@ def feature_matrix_shape(path: str | Path) -> tuple[int, int]:
     Raises:
         ValueError: no ``features`` dataset, or a file without any row.
     """
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, fix=REEXTRACT) as f:
         if keys.FEAT_FEATURES not in f:
             raise ValueError(f"{path} has no '{keys.FEAT_FEATURES}' dataset: not a feature file.")
         shape = tuple(f[keys.FEAT_FEATURES].shape)
@@ -212,15 +227,17 @@ def read_feature_matrix(path: str | Path) -> np.ndarray:
     Shape:
         returns (n, D); a CLAM (1, n, D) bag is reshaped.
     """
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, fix=REEXTRACT) as f:
         feats = np.asarray(f[keys.FEAT_FEATURES][()], dtype=np.float32)
+    _check_finite(feats, path)
     return feats.reshape(-1, feats.shape[-1])
 
 
 def read_summary(features_dir: str | Path) -> dict[str, Any]:
     """Read ``features.json`` of a features directory ({} if absent)."""
     path = Path(features_dir) / FEATURES_SUMMARY
-    return json.loads(path.read_text()) if path.is_file() else {}
+    fix = "delete it: `rankbygene extract` writes it again"
+    return read_json(path, fix=fix) if path.is_file() else {}
 
 
 def update_summary(

@@ -109,7 +109,8 @@ def extract_section_features(
         path = feature_path(out_dir, sid)
         paths.append(path)
         if path.is_file() and not overwrite:
-            check_existing_features(path, SECTION_ENCODER, source)
+            with dataset[sid].patches() as store:
+                check_existing_features(path, SECTION_ENCODER, source, store.barcodes, sid)
             logger.info("sample %s: %s exists, skipped (use --overwrite)", sid, path)
             continue
         feats = section_features(net, dataset, sid)

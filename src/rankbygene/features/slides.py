@@ -39,6 +39,7 @@ from rankbygene.features.extract import (
 )
 from rankbygene.features.io import feature_path, update_summary, write_features
 from rankbygene.features.settings import EXTRACT, TILING
+from rankbygene.fileio import remove_stale_temps
 from rankbygene.models import weights_sha256
 
 logger = logging.getLogger(__name__)
@@ -239,6 +240,7 @@ def extract_slide_features(
     """
     paths = list_slides(slides)
     out_dir = Path(out_dir)
+    remove_stale_temps(out_dir)  # of an extraction that was killed
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
     if not 0 <= min_tissue <= 1:

@@ -1,4 +1,9 @@
-"""Reading weight files and loading them strictly into a backbone."""
+"""Reading weight files and loading them strictly into a backbone.
+
+Weights are never unpickled beyond plain tensors and containers: torch files are read
+with ``weights_only=True``, so a file whose loading would run code is refused. Every
+read error starts with the file's path (truncated, not that format, unsafe).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -22,6 +28,53 @@ _N_EXAMPLES = 5
 StateFilter = Callable[[dict[str, torch.Tensor], nn.Module], Mapping[str, torch.Tensor]]
 
 
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (CPU); a damaged file is named.
+
+    Raises:
+        FileNotFoundError: no such file.
+        OSError: ``"{path}: truncated or not a safetensors file (...)"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        return load_file(path, device="cpu")
+    except SafetensorError as err:
+        raise OSError(
+            f"{path}: truncated or not a safetensors file ({err}); restore or re-create it"
+        ) from err
+
+
+def load_torch_file(path: str | Path, *, mmap: bool = False) -> object:
+    """``torch.load`` restricted to tensors and plain containers (``weights_only=True``).
+
+    Args:
+        path: a file written by ``torch.save`` (a state dict, a Lightning checkpoint).
+        mmap: map the tensors instead of reading them (a cheap check of a large file:
+            the whole pickle is still parsed and checked).
+
+    Raises:
+        ValueError: the file would run code when loaded (refused, never run).
+        OSError: a truncated file or not a torch file.
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path}: holds objects other than tensors, and loading it would run code from "
+            "the file (unsafe unpickling, refused). If you trust its source, load it in a "
+            "session of your own and save model.state_dict() or convert it to safetensors."
+        ) from err
+    # torch reports a damaged zip container or a pickle cut short with these
+    except (RuntimeError, EOFError) as err:
+        raise OSError(
+            f"{path}: truncated or not a file written by torch.save ({err}); restore or "
+            "re-create it"
+        ) from err
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from safetensors or a torch file (``weights_only=True``).
 
@@ -34,6 +87,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: the file holds no tensor mapping, or needs unsafe unpickling.
+        OSError: a truncated file, or not of its format.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,15 +96,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             "file path (safetensors or a torch state dict)."
         )
     if path.suffix == ".safetensors":
-        return load_file(path, device="cpu")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path} is not a plain state dict (it needs unsafe unpickling); load it in a "
-            "trusted session and re-save model.state_dict() or convert it to safetensors."
-        ) from err
-    return _unwrap(obj, path)
+        return read_safetensors(path)
+    return _unwrap(load_torch_file(path), path)
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from rankbygene import __version__
-from rankbygene.fileio import atomic_path, write_text_atomic
+from rankbygene.fileio import atomic_path, read_json, write_text_atomic
 from rankbygene.keys import ENCODER_CARD, ENCODER_WEIGHTS
 from rankbygene.models.encoders import Encoder
 from rankbygene.models.registry import create_encoder
@@ -103,11 +103,11 @@ def read_card(directory: str | Path) -> dict[str, Any]:
             f"{path} not found: {directory} is not a saved encoder directory (it needs "
             f"{ENCODER_CARD} and {ENCODER_WEIGHTS}, as written by save_encoder or training)."
         )
-    card = json.loads(path.read_text())
-    missing = [k for k in (CARD_BACKBONE, CARD_EMBED_DIM, CARD_TRANSFORM) if k not in card]
-    if missing:
-        raise ValueError(f"{path} lacks field(s) {missing}; re-save the encoder with save_encoder.")
-    return card
+    return read_json(
+        path,
+        required=(CARD_BACKBONE, CARD_EMBED_DIM, CARD_TRANSFORM),
+        fix="re-save the encoder with save_encoder (training writes it when a run finishes)",
+    )
 
 
 def load_encoder(directory: str | Path) -> Encoder:

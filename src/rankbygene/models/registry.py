@@ -150,6 +150,14 @@ def _timm_transform(backbone: nn.Module) -> EncoderTransform:
     return EncoderTransform(int(cfg["input_size"][-1]), cfg["mean"], cfg["std"])
 
 
+class HubDownloadError(OSError, RuntimeError):
+    """Pretrained weights could not be fetched (offline, not authorised, no such file).
+
+    An ``OSError``, as any failed read, so the command line reports it as a user error;
+    also a ``RuntimeError``, what this error was before.
+    """
+
+
 def _build_from_hub(spec: EncoderSpec, kwargs: dict[str, Any]) -> nn.Module:
     """Build with pretrained hub weights, failing loudly instead of random init."""
     if spec.hub_id is None:
@@ -161,7 +169,7 @@ def _build_from_hub(spec: EncoderSpec, kwargs: dict[str, Any]) -> nn.Module:
         return spec.build(spec.hub_id, **kwargs)
     # downloads fail with many exception types (network, auth, hub client errors)
     except Exception as err:
-        raise RuntimeError(
+        raise HubDownloadError(
             f"could not fetch the weights of {spec.name!r} from the hub ({spec.hub_id}): {err}. "
             "Download the weights (log in and accept the model's terms if it is gated) and "
             "pass the local file as weights=PATH."
@@ -187,7 +195,7 @@ def create_encoder(name: str, weights: str | Path | None = None, **kwargs: Any) 
     Raises:
         ValueError: unknown name, no hub id, or weights that do not fit.
         FileNotFoundError: the weights file does not exist.
-        RuntimeError: hub download failed (never falls back to random weights).
+        HubDownloadError: hub download failed (never falls back to random weights).
     """
     spec = get_encoder_spec(name)
     if weights is not None and str(weights) == HUB_WEIGHTS:

@@ -13,37 +13,155 @@ Layout (names in :mod:`rankbygene.keys`)::
 
 :func:`load_run` is the one checked way to open a run; every reader (``extract --run``,
 the run's own predictors, comparisons) goes through it.
+
+An existing ``RUN`` follows one rule (:func:`check_run_directory`): a run is continued
+only with ``resume`` (with its saved settings: :func:`check_resume_config`) and replaced
+only with ``overwrite`` (:func:`remove_run` deletes exactly the files a run writes); a
+non-empty directory that is not a run is never written into.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from rankbygene import __version__, keys
-from rankbygene.fileio import atomic_path, write_json, write_text_atomic
+from rankbygene.fileio import atomic_path, read_json, write_json, write_text_atomic
 from rankbygene.methods import Method, get_method
 from rankbygene.methods.histogene import HisToGeneNet
 from rankbygene.models import Encoder, MLPHead, load_encoder, save_encoder
+from rankbygene.models.checkpoint import read_safetensors
 from rankbygene.training.config import TrainConfig
 
 __all__ = [
+    "RUN_FILES",
     "TrainedRun",
+    "check_resume_config",
     "check_resume_panel",
+    "check_run_directory",
     "export_encoder_run",
     "export_histogene_run",
     "load_run",
     "read_run_genes",
+    "remove_run",
     "write_run_start",
 ]
 
 IMAGE_HEAD_PREFIX, GENE_ENCODER_PREFIX = "image_head.", "gene_encoder."
+HEADS_CARD_FIELDS = ("embed_dim", "proj_dim", "n_genes")
+HISTOGENE_CARD_FIELDS = ("n_genes", "settings")
+RETRAIN = "the run's files are damaged: train it again (`rankbygene train ... --overwrite`)"
+
+#: Everything a run writes at its top level (``remove_run`` deletes these and nothing else).
+RUN_FILES = (
+    keys.RUN_CONFIG,
+    keys.RUN_GENES,
+    keys.RUN_CHECKPOINTS,
+    keys.RUN_METRICS,
+    keys.RUN_ENCODER_DIR,
+    keys.RUN_HEADS,
+    keys.RUN_HEADS_CARD,
+    keys.HISTOGENE_WEIGHTS,
+    keys.HISTOGENE_CARD,
+)
+#: Settings that say where and how a run executes, not what it computes: a resumed run
+#: may change them (another machine, fewer devices, a moved dataset).
+EXECUTION_FIELDS = frozenset(
+    {"data", "out", "resume", "accelerator", "devices", "num_nodes", "strategy",
+     "num_workers", "preload"}
+)  # fmt: skip
+
+
+def check_run_directory(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """The rule for an existing ``--out`` (see the module docstring).
+
+    Raises:
+        ValueError: both flags; a non-empty directory that is not a run; an existing
+            run without either flag; ``resume`` without a checkpoint to resume from.
+    """
+    if resume and overwrite:
+        raise ValueError(
+            "--resume continues the run in --out and --overwrite replaces it: pass one of them."
+        )
+    if resume:
+        if not (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).is_file():
+            raise ValueError(
+                f"{out}: nothing to resume (no {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT}: the "
+                "run stopped before its first checkpoint); start it again with --overwrite."
+            )
+        return
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / keys.RUN_CONFIG).is_file():
+        raise ValueError(
+            f"{out}: the directory is not empty and is not a training run (no "
+            f"{keys.RUN_CONFIG}); choose a new or empty --out."
+        )
+    if not overwrite:
+        raise ValueError(
+            f"{out} already holds a run; pass --resume to continue it, --overwrite to replace "
+            "it, or choose another --out."
+        )
+
+
+def remove_run(out: Path) -> None:
+    """Delete the files a run writes (:data:`RUN_FILES`), before ``overwrite`` writes anew.
+
+    Only known names are removed (checkpoints: only ``*.ckpt``), so nothing a user put
+    beside the run is lost.
+    """
+    for name in RUN_FILES:
+        path = out / name
+        if name == keys.RUN_CHECKPOINTS and path.is_dir():
+            for ckpt in path.glob("*.ckpt"):
+                ckpt.unlink()
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif name == keys.RUN_ENCODER_DIR and path.is_dir():
+            for part in (keys.ENCODER_WEIGHTS, keys.ENCODER_CARD):
+                (path / part).unlink(missing_ok=True)
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.is_file():
+            path.unlink()
+
+
+def _same(saved: Any, given: Any) -> bool:
+    """Equal settings; an empty sample list and None (no samples) are the same."""
+    return (saved or None) == (given or None) if isinstance(saved, list | None) else saved == given
+
+
+def check_resume_config(out: Path, config: TrainConfig) -> None:
+    """Refuse to resume with settings that differ from the run's ``config.yaml``.
+
+    A resumed run must compute what the interrupted one would have; only where it runs
+    (:data:`EXECUTION_FIELDS`) may change.
+
+    Raises:
+        ValueError: naming the file and every differing setting, with both values.
+    """
+    path = out / keys.RUN_CONFIG
+    if not path.is_file():
+        raise ValueError(f"{out}: not a training run (no {keys.RUN_CONFIG}); nothing to resume.")
+    saved = TrainConfig.from_yaml(path).to_dict()
+    given = config.to_dict()
+    diffs = [
+        f"{name} is {saved[name]!r} in the run but {given[name]!r} now"
+        for name in saved
+        if name not in EXECUTION_FIELDS and not _same(saved[name], given[name])
+    ]
+    if diffs:
+        raise ValueError(
+            f"{path}: --resume continues the run with its saved settings, but "
+            + "; ".join(diffs)
+            + ". Drop those flags (the saved values are used), or start a new run with "
+            "--overwrite or another --out."
+        )
 
 
 def write_run_start(out: Path, config: TrainConfig, genes: list[str]) -> None:
@@ -139,10 +257,11 @@ class TrainedRun:
     @property
     def heads_card(self) -> dict[str, Any]:
         """The card of ``heads.safetensors`` (embed_dim, proj_dim, n_genes)."""
-        return json.loads((self.path / keys.RUN_HEADS_CARD).read_text())
+        path = self.path / keys.RUN_HEADS_CARD
+        return read_json(path, required=HEADS_CARD_FIELDS, fix=RETRAIN)
 
     def _head_states(self) -> dict[str, dict[str, torch.Tensor]]:
-        tensors = load_file(str(self.path / keys.RUN_HEADS))
+        tensors = read_safetensors(self.path / keys.RUN_HEADS)
         return {
             prefix: {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             for prefix in (IMAGE_HEAD_PREFIX, GENE_ENCODER_PREFIX)
@@ -162,9 +281,10 @@ class TrainedRun:
         """The trained HisToGene network (eval mode)."""
         if self.method.network != "section-transformer":
             raise ValueError(f"{self.path} is a {self.method.name} run, not a HisToGene run.")
-        card = json.loads((self.path / keys.HISTOGENE_CARD).read_text())
+        path = self.path / keys.HISTOGENE_CARD
+        card = read_json(path, required=HISTOGENE_CARD_FIELDS, fix=RETRAIN)
         net = HisToGeneNet(card["n_genes"], **card["settings"])
-        net.load_state_dict(load_file(str(self.path / keys.HISTOGENE_WEIGHTS)))
+        net.load_state_dict(read_safetensors(self.path / keys.HISTOGENE_WEIGHTS))
         return net.eval()
 
     def expression_head(self) -> nn.Linear:

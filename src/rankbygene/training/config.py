@@ -15,9 +15,13 @@ from typing import Any, Literal
 
 import yaml
 
-from rankbygene.configs import config_from_mapping, load_config
+from rankbygene.configs import check_choices, config_from_mapping, load_config
 
-Precision = Literal["32", "32-true", "bf16-mixed", "16-mixed"]
+# What Lightning's Trainer(precision=...) accepts, as strings.
+Precision = Literal[
+    "64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed",
+    "bf16-true", "transformer-engine", "transformer-engine-float16",
+]  # fmt: skip
 
 
 @dataclass
@@ -60,7 +64,7 @@ class TrainConfig:
         cache_frozen_features: With a frozen backbone, compute its features once and train
             the heads on the cache (no augmentation of the backbone input then).
         train_last_blocks: Train only the last k backbone blocks (None = all).
-        precision: Lightning precision (``32``, ``bf16-mixed``, ``16-mixed``).
+        precision: Lightning precision (``32``, ``bf16-mixed``, ``16-mixed``, ...).
         accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``).
         devices: Number of devices (DDP when > 1).
         num_nodes: Number of machines.
@@ -104,7 +108,7 @@ class TrainConfig:
     freeze_backbone: bool = False
     cache_frozen_features: bool = True
     train_last_blocks: int | None = None
-    precision: str = "32"
+    precision: Precision = "32"
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1
@@ -115,6 +119,10 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.precision = str(self.precision)  # YAML reads `precision: 32` as a number
+        check_choices(self)  # a typo in a choice is an error, not a silent default
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML-safe)."""

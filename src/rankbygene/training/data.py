@@ -63,7 +63,10 @@ def choose_validation(
     if val_ids:
         missing = sorted(set(val_ids) - set(dataset.ids))
         if missing:
-            raise ValueError(f"Validation sample(s) {missing} are not in {dataset.root}.")
+            raise ValueError(
+                f"Validation sample(s) {missing} are not in {dataset.root}; known ids: "
+                f"{', '.join(dataset.ids)}."
+            )
         remaining = [s for s in train_ids if s not in set(val_ids)]
         return remaining, list(val_ids)
     rng = np.random.default_rng(seed)

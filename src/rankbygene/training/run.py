@@ -18,15 +18,21 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from rankbygene import keys
 from rankbygene.data import STDataset, read_dataset
+from rankbygene.fileio import remove_stale_temps
 from rankbygene.methods import get_method
 from rankbygene.methods.histogene.module import HisToGeneModule, build_section_training
+from rankbygene.models.checkpoint import load_torch_file
 from rankbygene.training.artifacts import (
+    check_resume_config,
     check_resume_panel,
+    check_run_directory,
     export_encoder_run,
     export_histogene_run,
+    remove_run,
     write_run_start,
 )
 from rankbygene.training.callbacks import EpochMetricsCSV
+from rankbygene.training.checkpoint_io import AtomicCheckpointIO
 from rankbygene.training.config import TrainConfig
 from rankbygene.training.data import (
     SpotDataModule,
@@ -125,20 +131,31 @@ def _build_spot_training(
     return module, datamodule, len(train_table)
 
 
-def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Path:
+def train(
+    config: TrainConfig, callbacks: list[L.Callback] | None = None, *, overwrite: bool = False
+) -> Path:
     """Train one method and export its encoder. Returns the run directory.
+
+    An existing run in ``config.out`` is continued with ``config.resume`` (with the
+    same settings) or replaced with ``overwrite``; otherwise it is refused
+    (:func:`~rankbygene.training.artifacts.check_run_directory`).
 
     Args:
         config: The run's settings; method defaults fill unset fields.
         callbacks: Extra Lightning callbacks (early stopping, loggers' hooks...).
+        overwrite: replace the run in ``config.out`` (its files are deleted once the
+            new run's inputs have been checked).
 
     Raises:
-        ValueError: empty training split, batch larger than the data, a panel that
-            differs from the run being resumed, unknown samples.
+        ValueError: empty training split, batch larger than the data, a panel or
+            settings that differ from the run being resumed, unknown samples, an
+            existing output without ``resume``/``overwrite``, an unsafe checkpoint.
+        OSError: unreadable inputs, a truncated checkpoint, a full disk.
     """
     config = resolve_config(config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     out = Path(config.out)
+    check_run_directory(out, resume=config.resume, overwrite=overwrite)
     dataset: STDataset = read_dataset(config.data)
     train_ids = list(config.train_samples or dataset.ids)
     unknown = sorted(set(train_ids) - set(dataset.ids))
@@ -157,21 +174,25 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
     genes = select_training_panel(
         dataset, fit_ids, config.panel, config.gene_list, target_sum=config.target_sum
     )
+    last_ckpt = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT
+    as_run = config.updated(train_samples=fit_ids, val_samples=val_ids)  # what config.yaml holds
     if config.resume:
-        if not (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).exists():
-            raise ValueError(f"--resume: no {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT} in {out}.")
         check_resume_panel(out, genes)
-    elif (out / keys.RUN_CONFIG).exists():
-        raise ValueError(f"{out} already holds a run; pass --resume or choose another --out.")
+        check_resume_config(out, as_run)
+        load_torch_file(last_ckpt, mmap=True)  # refuse an unsafe or truncated file up front
 
     method = get_method(config.method)
     whole_section = method.network == "section-transformer"
     build = build_section_training if whole_section else _build_spot_training
     module, datamodule, n_train = build(config, dataset, fit_ids, val_ids, genes)
 
+    if overwrite:
+        remove_run(out)  # the new run's inputs are checked: the old run can go
     out.mkdir(parents=True, exist_ok=True)
+    for directory in (out, out / keys.RUN_CHECKPOINTS):
+        remove_stale_temps(directory)  # of a killed run's interrupted writes
     if not config.resume:
-        write_run_start(out, config.updated(train_samples=fit_ids, val_samples=val_ids), genes)
+        write_run_start(out, as_run, genes)
     logger.info(
         "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
         config.method,
@@ -197,6 +218,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         strategy=config.strategy,
         precision=config.precision,
         callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
         logger=False,
         num_sanity_val_steps=0,
         # Lightning announces an explicit limit_val_batches=1.0; say only "none" (0).
@@ -205,7 +227,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         log_every_n_steps=1,
         default_root_dir=out,
     )
-    ckpt_path = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT if config.resume else None
+    ckpt_path = last_ckpt if config.resume else None
     with warnings.catch_warnings():
         # The EMA teacher is kept in eval mode by design (BN statistics come from the EMA).
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
@@ -213,7 +235,7 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Pat
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         if config.resume:  # resuming writes into the existing checkpoint directory on purpose
             warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if trainer.is_global_zero:
         if isinstance(module, HisToGeneModule):
             export_histogene_run(out, module.net, module.settings, genes)

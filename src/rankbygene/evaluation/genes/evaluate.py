@@ -22,6 +22,7 @@ from rankbygene.evaluation.genes.results import (
     write_gene_evaluation,
 )
 from rankbygene.evaluation.genes.scoring import score_members
+from rankbygene.evaluation.outputs import GENE_EVAL_FILES, check_eval_directory
 from rankbygene.evaluation.predictors.base import Predictor
 from rankbygene.evaluation.predictors.registry import build_predictors
 from rankbygene.training import TrainedRun, load_run
@@ -189,6 +190,7 @@ def evaluate_genes(
     *,
     config: GeneEvalConfig | None = None,
     out: str | Path | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Evaluate gene-expression prediction; optionally write ``EVAL/``.
@@ -200,7 +202,9 @@ def evaluate_genes(
         train_ids: training sample ids.
         test_ids: test sample ids (patients disjoint from training).
         config: full settings; defaults to :class:`GeneEvalConfig`.
-        out: if given, write results.json/.md, config.yaml and predictions there.
+        out: if given, write results.json/.md, config.yaml and predictions there
+            (:mod:`rankbygene.evaluation.outputs` says when an existing one is replaced).
+        overwrite: replace a finished evaluation in ``out``.
         **overrides: fields of ``config`` to replace (``panel``, ``probe``,
             ``gene_list``, ``run``...), None values ignored.
 
@@ -211,6 +215,8 @@ def evaluate_genes(
         k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None
     }
     config = replace(config or GeneEvalConfig(), **changes)
+    if out is not None:
+        check_eval_directory(out, GENE_EVAL_FILES, overwrite=overwrite)
     evaluation = run_gene_evaluation(dataset, features_dir, train_ids, test_ids, config)
     if out is not None:
         write_gene_evaluation(evaluation, out)

@@ -18,9 +18,11 @@ import numpy as np
 import yaml
 
 from rankbygene import keys
+from rankbygene.data.writer import write_h5ad
 from rankbygene.evaluation.genes.config import GeneEvalConfig
 from rankbygene.evaluation.genes.inputs import EvalInputs
-from rankbygene.fileio import atomic_path, json_safe, write_json, write_text_atomic
+from rankbygene.evaluation.outputs import GENE_EVAL_FILES, clear_eval_directory
+from rankbygene.fileio import json_safe, write_json, write_text_atomic
 from rankbygene.text import format_mean_std
 
 logger = logging.getLogger(__name__)
@@ -134,12 +136,14 @@ def write_gene_evaluation(evaluation: GeneEvaluation, out: str | Path) -> Path:
     """Write ``results.json``, ``results.md``, ``config.yaml`` and ``predictions/{id}.h5ad``.
 
     Every file is written atomically; ``results.json`` last, so a directory with it is
-    a complete evaluation.
+    a complete evaluation. The files of a previous evaluation in ``out`` are deleted
+    first (``evaluate_genes`` has checked that this may be done).
 
     Returns:
         The output directory.
     """
     out = Path(out)
+    clear_eval_directory(out, GENE_EVAL_FILES)
     res = evaluation.results
     genes = res["genes"]
     for sid, target in evaluation.targets.items():
@@ -157,8 +161,7 @@ def write_gene_evaluation(evaluation: GeneEvaluation, out: str | Path) -> Path:
             "probe": res["probe"],
             "encoder": res["features"]["encoder"] or "none",
         }
-        with atomic_path(out / keys.PREDICTIONS_DIR / f"{sid}{keys.ST_SUFFIX}") as tmp:
-            pa.write_h5ad(tmp)
+        write_h5ad(out / keys.PREDICTIONS_DIR / f"{sid}{keys.ST_SUFFIX}", pa)
     write_text_atomic(out / keys.RESULTS_MD, results_markdown(res))
     write_text_atomic(out / keys.EVAL_CONFIG, yaml.safe_dump(res["config"], sort_keys=False))
     write_json(out / keys.RESULTS_JSON, res)

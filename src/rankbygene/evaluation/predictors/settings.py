@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from rankbygene.configs import check_choices
+
 __all__ = [
     "PROBES",
     "FoldUnit",
@@ -61,6 +63,17 @@ class MLPProbeConfig:
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(w) for w in self.hidden_dims)  # YAML gives a list
+        check_choices(self)
+        # checked here, before any work, and named as the command line names them
+        for name, flag, value, least in (
+            ("epochs", "--epochs", self.epochs, 1),
+            ("batch_size", "--batch-size", self.batch_size, 1),
+            ("folds", "--folds", self.folds, 2),
+        ):
+            if value < least:
+                raise ValueError(f"mlp.{name} ({flag}) must be >= {least}, got {value}.")
+        if not self.lr > 0:
+            raise ValueError(f"mlp.lr (--lr) must be > 0, got {self.lr}.")
 
 
 @dataclass

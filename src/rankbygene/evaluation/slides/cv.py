@@ -44,6 +44,11 @@ from rankbygene.evaluation.mil import (
     survival_bin_edges,
     survival_nll_loss,
 )
+from rankbygene.evaluation.outputs import (
+    SLIDE_EVAL_FILES,
+    check_eval_directory,
+    clear_eval_directory,
+)
 from rankbygene.evaluation.slides.config import SlideEvalConfig
 from rankbygene.evaluation.slides.labels import SlideLabels, read_slide_labels
 from rankbygene.features.bags import SlideBags
@@ -184,6 +189,7 @@ def evaluate_slides(
     *,
     label_column: str | None = None,
     out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Cross-validated slide classification or survival from per-slide feature bags.
 
@@ -192,7 +198,9 @@ def evaluate_slides(
         labels_csv: slide labels (see the module docstring).
         config: settings; the task's paper defaults fill unset fields.
         label_column: overrides ``config.label_column``.
-        out: if given, write ``results.json``, ``results.md`` and ``predictions.csv``.
+        out: if given, write ``results.json``, ``results.md`` and ``predictions.csv``
+            (:mod:`rankbygene.evaluation.outputs` says when an existing one is replaced).
+        overwrite: replace a finished evaluation in ``out``.
 
     Returns:
         The results dict: ``task``, ``metric`` (``auc`` | ``c_index``), ``summary``
@@ -200,6 +208,8 @@ def evaluate_slides(
         ``classes``, ``n_slides``, ``n_cases``, ``features``, ``config``.
     """
     cfg = override(config or SlideEvalConfig(), label_column=label_column).resolved()
+    if out is not None:
+        check_eval_directory(out, SLIDE_EVAL_FILES, overwrite=overwrite)
     labels = read_slide_labels(labels_csv, cfg.task, cfg.label_column)
     bags = SlideBags(features_dir, labels.slide_ids)
     folds = slide_folds(labels, cfg.folds, cfg.seed)
@@ -227,6 +237,7 @@ def evaluate_slides(
     results = json_safe(results)  # an undefined AUC (a fold lacking a class) becomes null
     if out is not None:
         out = Path(out)
+        clear_eval_directory(out, SLIDE_EVAL_FILES)
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / keys.SLIDE_PREDICTIONS_CSV, pd.concat(rows).to_csv(index=False))
         write_text_atomic(out / keys.RESULTS_MD, slides_markdown(results))

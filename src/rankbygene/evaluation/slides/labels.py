@@ -75,8 +75,10 @@ def read_slide_labels(
         return SlideLabels(slides, cases, labels=codes, classes=[str(c) for c in classes])
     if task == "survival":
         if {"time", "event"} <= set(table):
+            time_column = "time"
             times, events = table["time"].to_numpy(float), table["event"].to_numpy()
         elif {"survival_months", "censorship"} <= set(table):
+            time_column = "survival_months"
             times = table["survival_months"].to_numpy(float)
             events = 1 - table["censorship"].to_numpy()
         else:
@@ -84,8 +86,16 @@ def read_slide_labels(
                 f"{path}: survival needs columns 'time' and 'event' (1 = observed), or MCAT's "
                 f"'survival_months' and 'censorship' (columns: {', '.join(table.columns)})."
             )
-        if not np.isfinite(times).all() or (times < 0).any():
-            raise ValueError(f"{path}: survival times must be finite and >= 0.")
+        # a follow-up time of 0 or less is a data error (e.g. a date mix-up), and the
+        # time bins, cut at quantiles, would start at it
+        bad = ~np.isfinite(times) | (times <= 0)
+        if bad.any():
+            pairs = zip(slides[bad][:5], times[bad][:5], strict=True)
+            examples = ", ".join(f"{s} ({t:g})" for s, t in pairs)
+            raise ValueError(
+                f"{path}: column '{time_column}' must hold survival times > 0; "
+                f"{int(bad.sum())} slide(s) do not: {examples}. Fix or drop those rows."
+            )
         if not np.isin(events, (0, 1)).all():
             raise ValueError(f"{path}: event/censorship values must be 0 or 1.")
         return SlideLabels(slides, cases, times=times, events=events.astype(np.int64))
