@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -74,6 +75,9 @@ def test_refusals_name_the_fix(setup, tmp_path):
         )
     with pytest.raises(ValueError, match=r"--train-samples need at least one sample id"):
         fit_predictor(setup.data, setup.features, [], tmp_path / "p", config=setup.config)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds other files \(notes.txt\): it is not a predictor"):
+        fit_predictor(setup.data, setup.features, TRAIN, tmp_path, config=setup.config)
     with pytest.raises(FileNotFoundError, match=r"not a saved predictor.*rankbygene fit"):
         load_predictor(tmp_path)
     (tmp_path / "bad").mkdir()
@@ -81,6 +85,12 @@ def test_refusals_name_the_fix(setup, tmp_path):
     (tmp_path / "bad" / keys.PREDICTOR_CARD).write_text(json.dumps({**card, "format": "x/0"}))
     with pytest.raises(ValueError, match="format 'x/0', expected 'rankbygene-predictor/1'"):
         load_predictor(tmp_path / "bad")
+    cut = tmp_path / "cut"
+    shutil.copytree(setup.predictor, cut)
+    data = (cut / keys.PREDICTOR_WEIGHTS).read_bytes()
+    (cut / keys.PREDICTOR_WEIGHTS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"weights.safetensors: not a complete safetensors file"):
+        load_predictor(cut)
 
 
 def test_cli_fit_writes_a_ridge_predictor(setup, tmp_path):

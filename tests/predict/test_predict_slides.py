@@ -137,16 +137,23 @@ def test_level_zero_is_read_by_region_a_batch_at_a_time(setup, slide_maker, tmp_
 
 def test_finished_slides_are_skipped_unless_overwrite(setup, slide_maker, tmp_path, caplog):
     path = slide_maker(tmp_path / "S2.tif", 500, 600, seed=4)
+    out = tmp_path / "pred"
     saved = load_predictor(setup.predictor)
     source = open_encoder(encoder="tiny", weights=setup.weights)
-    predict_slides(path, source, saved, tmp_path, genes=saved.genes[:1])
-    before = (tmp_path / "S2.h5ad").stat().st_mtime_ns
+    predict_slides(path, source, saved, out, genes=saved.genes[:2])
+    before = (out / "S2.h5ad").stat().st_mtime_ns
     with caplog.at_level(logging.INFO):
-        assert predict_slides(path, source, saved, tmp_path, genes=saved.genes[:1]) == {}
+        assert predict_slides(path, source, saved, out, genes=saved.genes[:2]) == {}
     assert "slide S2:" in caplog.text and "exists, skipped (use --overwrite)" in caplog.text
-    assert (tmp_path / "S2.h5ad").stat().st_mtime_ns == before
-    again = predict_slides(path, source, saved, tmp_path, genes=saved.genes[:1], overwrite=True)
-    assert again["S2"]["n_tiles"] > 0 and (tmp_path / "S2.h5ad").stat().st_mtime_ns > before
+    assert (out / "S2.h5ad").stat().st_mtime_ns == before
+    # --overwrite with fewer genes: the slide is redone and the dropped gene's map goes
+    again = predict_slides(path, source, saved, out, genes=saved.genes[:1], overwrite=True)
+    assert again["S2"]["n_tiles"] > 0 and (out / "S2.h5ad").stat().st_mtime_ns > before
+    maps = sorted(p.name for p in (out / keys.PRED_MAPS_DIR).iterdir())
+    assert maps == [f"S2_{saved.genes[0]}.png"]
+    # an --out holding anything else (a dataset, the slides) is refused before any work
+    with pytest.raises(ValueError, match=r"holds files rankbygene predict does not write \(S2.tif"):
+        predict_slides(path, source, saved, tmp_path, overwrite=True)
 
 
 def test_refusals(setup, slide_maker, tmp_path):

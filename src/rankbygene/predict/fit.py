@@ -22,7 +22,7 @@ from rankbygene.features.io import FeatureFile
 from rankbygene.features.runs import SECTION_ENCODER
 from rankbygene.models import weights_sha256
 from rankbygene.predict.identity import EncoderIdentity, same_run
-from rankbygene.predict.saved import write_predictor
+from rankbygene.predict.saved import check_predictor_out, write_predictor
 from rankbygene.predict.settings import PATCH_UM_TOLERANCE
 from rankbygene.training import TrainedRun, load_run
 
@@ -159,6 +159,7 @@ def fit_predictor(
             f"--probe {config.probe} cannot be saved as one predictor; choose one of "
             f"{', '.join(SAVABLE)}."
         )
+    check_predictor_out(out, overwrite=overwrite)  # before any work
     fitted = fit_gene_predictors(dataset, features_dir, train_ids, (), config, require_test=False)
     inp, (predictor,) = fitted.inputs, fitted.predictors
     if fitted.run is not None and not same_run(

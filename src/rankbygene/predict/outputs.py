@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from rankbygene import keys
-from rankbygene.fileio import atomic_path, json_safe, write_json
+from rankbygene.fileio import atomic_path, json_safe, remove_stale_temps, write_json
 from rankbygene.predict.saved import SavedPredictor
 
 __all__ = [
     "check_finished",
+    "check_pred_out",
     "geojson_path",
     "h5ad_path",
     "map_path",
@@ -36,6 +37,7 @@ __all__ = [
     "prediction_uns",
     "predictor_header",
     "read_pred_summary",
+    "remove_old_maps",
     "tile_table",
     "update_pred_summary",
     "write_geojson",
@@ -43,6 +45,44 @@ __all__ = [
 ]
 
 _GEOJSON_CHUNK = 4096  # features formatted per write
+_PRED_NAMES = {keys.PRED_SUMMARY, keys.PRED_MAPS_DIR, keys.REPORT_HTML, keys.FIGURES_DIR}
+_PRED_SUFFIXES = {keys.ST_SUFFIX, keys.PRED_GEOJSON_SUFFIX}
+
+
+def check_pred_out(out: Path) -> None:
+    """Refuse an ``--out`` that holds files ``predict`` does not write (e.g. a dataset);
+    a new, empty or earlier ``predict`` output is fine. Killed writers' temporary files
+    are swept.
+
+    Raises:
+        ValueError: naming the directory and what it holds.
+    """
+    if not out.is_dir():
+        if out.exists():
+            raise ValueError(f"--out {out} is a file; choose a directory for the predictions.")
+        return
+    remove_stale_temps(out)
+    remove_stale_temps(out / keys.PRED_MAPS_DIR)
+    foreign = sorted(
+        p.name
+        for p in out.iterdir()
+        if not (p.name.startswith(".") or p.name in _PRED_NAMES or p.suffix in _PRED_SUFFIXES)
+    )
+    if foreign:
+        raise ValueError(
+            f"--out {out} holds files rankbygene predict does not write "
+            f"({', '.join(foreign[:5])}); choose a new or empty --out, or an earlier "
+            "predict output."
+        )
+
+
+def remove_old_maps(out: Path, item_id: str, keep: Sequence[str]) -> None:
+    """Delete the maps an earlier run drew for ``item_id`` that this run does not redraw
+    (``--overwrite`` with other genes), so the directory holds one run's maps."""
+    previous = read_pred_summary(out).get("items", {}).get(item_id, {}).get("maps", {})
+    for gene, rel in previous.items():
+        if gene not in keep:
+            (out / rel).unlink(missing_ok=True)
 
 
 def h5ad_path(out: Path, item_id: str) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rankbygene import __version__, keys
@@ -34,14 +34,58 @@ from rankbygene.evaluation.predictors import (
     SpotSet,
     predictor_from_state,
 )
-from rankbygene.fileio import atomic_path, write_json, write_text_atomic
+from rankbygene.fileio import (
+    atomic_path,
+    read_json,
+    remove_stale_temps,
+    write_json,
+    write_text_atomic,
+)
 from rankbygene.predict.identity import EncoderIdentity
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CARD_FORMAT", "SavedPredictor", "load_predictor", "write_predictor"]
+__all__ = [
+    "CARD_FORMAT",
+    "SavedPredictor",
+    "check_predictor_out",
+    "load_predictor",
+    "write_predictor",
+]
 
 CARD_FORMAT = "rankbygene-predictor/1"
+_FILES = {keys.PREDICTOR_WEIGHTS, keys.PREDICTOR_GENES, keys.PREDICTOR_CARD}
+_REFIT = "fit the predictor again with `rankbygene fit`"
+
+
+def check_predictor_out(out: str | Path, *, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is not (or not yet) a predictor directory we may write.
+
+    A complete predictor (its card) needs ``overwrite``; a directory holding anything
+    but a predictor's files is refused even with it (``--out`` pointing at a dataset);
+    an interrupted fit (weights or genes, no card) is redone. Temporary files of killed
+    writers are swept.
+
+    Raises:
+        ValueError: naming the directory, what it holds and the fix.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        if out.exists():
+            raise ValueError(f"--out {out} is a file; choose a directory for the predictor.")
+        return
+    remove_stale_temps(out)
+    other = sorted(p.name for p in out.iterdir() if p.name not in _FILES)
+    if other:
+        raise ValueError(
+            f"--out {out} holds other files ({', '.join(other[:5])}): it is not a predictor "
+            "directory. Choose a new or empty --out."
+        )
+    if (out / keys.PREDICTOR_CARD).is_file() and not overwrite:
+        raise ValueError(
+            f"{out} already holds a predictor ({keys.PREDICTOR_CARD}); pass --overwrite to "
+            "replace it, or choose another --out."
+        )
 
 
 def _file_sha256(path: Path) -> str:
@@ -75,11 +119,7 @@ def write_predictor(
         ValueError: ``out`` already holds a predictor (and not ``overwrite``).
     """
     out = Path(out)
-    if (out / keys.PREDICTOR_CARD).is_file() and not overwrite:
-        raise ValueError(
-            f"{out} already holds a predictor ({keys.PREDICTOR_CARD}); pass --overwrite to "
-            "replace it, or choose another --out."
-        )
+    check_predictor_out(out, overwrite=overwrite)
     state = predictor.state()
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.tensors.items()}
     with atomic_path(out / keys.PREDICTOR_WEIGHTS) as tmp:
@@ -180,7 +220,9 @@ def load_predictor(path: str | Path) -> SavedPredictor:
             f"{path} is not a saved predictor (no {keys.PREDICTOR_CARD}). Make one with "
             f"`rankbygene fit --data DIR --features FEATS --train-samples IDS --out {path}`."
         )
-    card = json.loads(card_path.read_text())
+    card = read_json(
+        card_path, required=("format", "probe", "n_genes", "encoder", "scale"), fix=_REFIT
+    )
     if card.get("format") != CARD_FORMAT:
         raise ValueError(
             f"{card_path}: format {card.get('format')!r}, expected {CARD_FORMAT!r}; fit the "
@@ -192,6 +234,10 @@ def load_predictor(path: str | Path) -> SavedPredictor:
             f"{path / keys.PREDICTOR_GENES} lists {len(genes)} genes but the card says "
             f"{card['n_genes']}; the predictor directory is damaged: fit it again."
         )
-    tensors = load_file(str(path / keys.PREDICTOR_WEIGHTS))
+    weights = path / keys.PREDICTOR_WEIGHTS
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{weights}: not a complete safetensors file ({err}); {_REFIT}.") from err
     predictor = predictor_from_state(card["probe"], PredictorState(tensors, card["predictor"]))
     return SavedPredictor(path, card, genes, predictor)

@@ -35,12 +35,14 @@ from rankbygene.predict.identity import check_same_encoder
 from rankbygene.predict.maps import plot_section_map, save_map
 from rankbygene.predict.outputs import (
     check_finished,
+    check_pred_out,
     geojson_path,
     h5ad_path,
     map_path,
     prediction_adata,
     prediction_uns,
     predictor_header,
+    remove_old_maps,
     update_pred_summary,
     write_geojson,
     write_h5ad,
@@ -95,6 +97,7 @@ def predict_sections(
     out = Path(out)
     ds = read_dataset(data) if isinstance(data, str | Path) else data
     samples = [ds[s] for s in (sample_ids or ds.ids)]  # unknown ids raise, naming known ones
+    check_pred_out(out)
     out_genes, columns = saved.columns(genes)
     map_genes = map_genes_of(out_genes, genes, settings)
     header = predictor_header(saved, out_genes, map_genes, "sections")
@@ -215,6 +218,7 @@ def _write_section(
         spot_diameter_px=spot_diameter_from_metadata(ds.root, sid),
     )
     pred = prediction_adata(values, genes, obs, centres, uns, target=target)
+    remove_old_maps(out, sid, map_genes)
     maps = {}
     for gene in map_genes:
         fig = plot_section_map(pred, sid, gene, str(h5ad_path(out, sid)))

@@ -31,12 +31,14 @@ from rankbygene.predict.identity import check_same_encoder
 from rankbygene.predict.maps import map_background, plot_slide_map, save_map
 from rankbygene.predict.outputs import (
     check_finished,
+    check_pred_out,
     geojson_path,
     h5ad_path,
     map_path,
     prediction_adata,
     prediction_uns,
     predictor_header,
+    remove_old_maps,
     tile_table,
     update_pred_summary,
     write_geojson,
@@ -115,6 +117,7 @@ def predict_slides(
     out_genes, columns = saved.columns(genes)
     map_genes = map_genes_of(out_genes, genes, settings)
     paths = list_slides(slides)
+    check_pred_out(out)
     dev = torch.device(device) if device is not None else default_device()
     encoder = prepare_encoder(source.network, dev, channels_last=False)
     header = predictor_header(saved, out_genes, map_genes, "slides")
@@ -163,6 +166,7 @@ def _write_slide(
     """Maps, GeoJSON, then the h5ad (last: it marks the slide finished); the summary entry."""
     sid = tiles.slide_id
     maps: dict[str, str] = {}
+    remove_old_maps(out, sid, map_genes if tiles.n_tiles else [])
     if tiles.n_tiles == 0:
         logger.warning(
             "slide %s: no %g µm tile is >= %.0f%% tissue (tissue covers %.1f%% of the "
