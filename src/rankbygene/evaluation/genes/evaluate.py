@@ -143,11 +143,12 @@ def run_gene_evaluation(
     fitted = fit_gene_predictors(dataset, features_dir, train_ids, test_ids, config)
     inp = fitted.inputs
     targets = {s: inp.expr[s] for s in inp.test}
+    test_spots = inp.spots(inp.test)  # gathered once: every predictor reads the same spots
     blocks: dict[str, Any] = {}
     predictions = {}
     for predictor in fitted.predictors:
         member_preds = [
-            _split_by_sample(pred, inp, inp.test) for pred in predictor.predict(inp.spots(inp.test))
+            _split_by_sample(pred, inp, inp.test) for pred in predictor.predict(test_spots)
         ]
         blocks[predictor.name], predictions[predictor.name] = score_members(
             member_preds, predictor.members(), targets, inp.genes, predictor.settings()
