@@ -212,14 +212,21 @@ def _feature_figures(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
     return figures
 
 
+def _run_title(method: str, name: str) -> str:
+    """``method (run name)``, or the method alone when the run is named after it."""
+    return method if name == method else f"{method} ({name})"
+
+
 def _curve_figures(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
     """Rank accuracy of every run, then the losses of each run: training beside validation."""
     infos = {name: read_run_info(run) for name, run in sections.runs.items()}
     short = dict(zip(sections.runs, short_names(list(sections.runs)), strict=True))
     runs = {short[name]: run for name, run in sections.runs.items()}
-    splits = "; ".join(
-        f"{short[name]}: {info.split_text}" for name, info in infos.items() if info is not None
-    )
+    texts = {short[name]: info.split_text for name, info in infos.items() if info is not None}
+    if len(texts) > 1 and len(set(texts.values())) == 1:  # one split for all: said once
+        splits = f"Every run {next(iter(texts.values()))}."
+    else:
+        splits = "; ".join(f"{name}: {text}" for name, text in texts.items())
     curves = [
         _make(
             "Rank accuracy per epoch, training (left) and validation (right)",
@@ -234,9 +241,10 @@ def _curve_figures(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
         method = info.method if info is not None else "?"
         curves.append(
             _make(
-                f"Losses of {method} ({short[name]}), training (left) and validation (right)",
+                f"Losses of {_run_title(method, short[name])}, training (left) and validation "
+                "(right)",
                 fig_dir / f"losses_{_safe_name(name)}.png",
-                lambda r=run, t=f"{method} ({short[name]})": plot_loss_curves(r, title=t),
+                lambda r=run, t=_run_title(method, short[name]): plot_loss_curves(r, title=t),
                 note=info.split_text if info is not None else "",
                 wide=True,
             )

@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from matplotlib import rcParams
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -136,7 +137,9 @@ def _plot_phases(
     axes = fig.subplots(1, max(len(phases), 1), sharey=True, squeeze=False)[0]
     colours = rcParams["axes.prop_cycle"].by_key()["color"]
     drawn: list[np.ndarray] = []
-    handles: dict[str, Line2D] = {}
+    panel_values: dict[Axes, list[np.ndarray]] = {ax: [] for ax in axes}
+    run_handles: dict[str, Line2D] = {}  # several runs: a colour each
+    term_handles: dict[str, Line2D] = {}  # a line style (several runs) or colour per term
     for ax, phase in zip(axes, phases, strict=False):
         for i, (name, df) in enumerate(frames.items()):
             for col in (c for c in selected[name] if _phase(c) == phase):
@@ -156,12 +159,13 @@ def _plot_phases(
                     style = {"color": colours[k % len(colours)], "marker": "o"}
                 (line,) = ax.plot(series.index, series.to_numpy(), ms=3.5, label=col, **style)
                 drawn.append(series.to_numpy(dtype=float))
+                panel_values[ax].append(drawn[-1])
                 if many:
-                    handles.setdefault(name, Line2D([], [], color=style["color"], lw=2, label=name))
-                handles.setdefault(
+                    run_handles.setdefault(name, Line2D([], [], color=style["color"], lw=2))
+                term_handles.setdefault(
                     _term(col),
                     Line2D([], [], color="#555555", ls=style["linestyle"], marker=style["marker"],
-                           ms=3.5, label=_term(col))
+                           ms=3.5)
                     if many else line,
                 )  # fmt: skip
         ax.set_title(_PHASES[phase], fontsize=10)
@@ -174,11 +178,13 @@ def _plot_phases(
     if log_if_wide and _log_scale_helps(drawn):
         axes[0].set_yscale("log")
     elif (widened := _honest_limits(drawn)) is not None:
-        low, high, data_range = widened
-        axes[0].set_ylim(low, high)
-        for ax in axes:
-            ax.text(0.02, 0.04, f"flat: range {data_range:.2g}", transform=ax.transAxes,
+        axes[0].set_ylim(widened[0], widened[1])
+        for ax, values in panel_values.items():  # each panel: the range of its own values
+            flat = np.concatenate(values) if values else np.zeros(1)
+            ax.text(0.02, 0.04, f"flat: range {np.ptp(flat):.2g}", transform=ax.transAxes,
                     fontsize=_LEGEND_PT, color="#a33")  # fmt: skip
+    # runs first; the terms too unless one term is all there is beside several runs
+    handles = run_handles | (term_handles if len(term_handles) > 1 or not many else {})
     labels = list(handles)
     fig.legend(
         [handles[h] for h in labels],
