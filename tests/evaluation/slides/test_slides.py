@@ -36,6 +36,16 @@ DIM = 8
 FAST = {"epochs": 5, "lr": 1e-2, "optimizer": "adam", "hidden": 32, "attention_dim": 16}
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Bags of 20-40 instances of 8 features: intra-op threads only add contention (on a
+    loaded 2-core host they spin and make a run of these tests take minutes, not seconds)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _write_bag(path, feats: np.ndarray) -> None:
     """A TRIDENT-style feature file: features + coords, no barcodes."""
     with h5py.File(path, "w") as f:
