@@ -2,41 +2,51 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import new_app, user_errors, with_default
 from rankbygene.cli.data_import import import_app
+from rankbygene.data import make_synthetic_dataset
 
-app = typer.Typer(no_args_is_help=True, help="Create, import and inspect datasets.")
+app = new_app(no_args_is_help=True, help="Create, import and inspect datasets.")
+# The generator's defaults, shown in `data synth --help` (defined once, in its signature).
+SYNTH = {k: p.default for k, p in inspect.signature(make_synthetic_dataset).parameters.items()}
 
 
 @app.command("synth")
 @user_errors
 def synth(
     out: Path = typer.Option(..., "--out", help="Output dataset directory."),
-    samples: int = typer.Option(None, "--samples", help="Number of samples."),
-    spots: int = typer.Option(None, "--spots", help="Spots per sample."),
-    genes: int = typer.Option(None, "--genes", help="Number of genes."),
-    seed: int = typer.Option(None, "--seed", help="Random seed."),
-    patch_px: int = typer.Option(None, "--patch-px", help="Patch side in pixels."),
-    types: int = typer.Option(None, "--types", help="Number of latent cell types."),
+    samples: int = typer.Option(
+        None, "--samples", help=with_default("Number of samples", SYNTH["n_samples"])
+    ),
+    spots: int = typer.Option(
+        None, "--spots", help=with_default("Spots per sample", SYNTH["n_spots"])
+    ),
+    genes: int = typer.Option(
+        None, "--genes", help=with_default("Number of genes", SYNTH["n_genes"])
+    ),
+    seed: int = typer.Option(None, "--seed", help=with_default("Random seed", SYNTH["seed"])),
+    patch_px: int = typer.Option(
+        None, "--patch-px", help=with_default("Patch side in pixels", SYNTH["patch_px"])
+    ),
+    types: int = typer.Option(
+        None, "--types", help=with_default("Number of latent cell types", SYNTH["n_types"])
+    ),
     patients: int = typer.Option(
         None, "--patients", help="Number of patients (default: one per sample)."
     ),
-    grid: str = typer.Option(None, "--grid", help="Spot grid: hex (Visium) or square (ST)."),
+    grid: str = typer.Option(
+        None, "--grid", help=with_default("Spot grid: hex (Visium) | square (ST)", SYNTH["grid"])
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing samples."),
 ) -> None:
-    """Write the built-in synthetic dataset (HEST layout) with known ground truth.
-
-    Unset options take the generator's defaults (``rankbygene.data.make_synthetic_dataset``:
-    4 samples of 300 spots, 200 genes, 64 px patches, 4 cell types, a hex grid, seed 0).
-    """
-    from rankbygene.data import make_synthetic_dataset
-
+    """Write the built-in synthetic dataset (HEST layout) with known ground truth."""
     given = {
         "n_samples": samples,
         "n_spots": spots,

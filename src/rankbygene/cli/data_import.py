@@ -9,10 +9,10 @@ from pathlib import Path
 
 import typer
 
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import new_app, user_errors
 from rankbygene.text import parse_ids
 
-import_app = typer.Typer(
+import_app = new_app(
     no_args_is_help=True,
     help="Import her2st (legacy ST) or Visium Space Ranger data into the HEST layout.",
 )

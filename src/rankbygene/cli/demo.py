@@ -11,6 +11,11 @@ from rankbygene.cli.common import user_errors
 from rankbygene.experiments.settings import FULL_EPOCHS, QUICK_EPOCHS, DemoConfig
 
 D = DemoConfig()
+HELP = (
+    f"Train every compared method ({', '.join(D.methods)}) on synthetic data from one "
+    "initialisation of the encoder and compare their features, and their own predictors, "
+    "for gene-expression prediction on a held-out patient."
+)
 
 
 @user_errors
@@ -29,8 +34,7 @@ def demo(
         False, "--overwrite", help="Start afresh in an --out holding a demo of other settings."
     ),
 ) -> None:
-    """Train ST-Net, HisToGene, HEST-FT, BLEEP and RankByGene on synthetic data from one
-    initialisation and compare their features for gene-expression prediction."""
+    """Train and compare every method on synthetic data (help text: ``HELP``)."""
     from rankbygene.experiments.demo import run_demo
 
     config = DemoConfig(out=out, quick=quick, seed=seed, epochs=epochs, threads=threads)

@@ -7,13 +7,13 @@ from pathlib import Path
 import typer
 
 from rankbygene import keys
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import new_app, user_errors, with_default
 from rankbygene.evaluation.genes.config import GeneEvalConfig
 from rankbygene.evaluation.predictors.settings import PROBES
 from rankbygene.evaluation.slides.config import TASK_DEFAULTS, SlideEvalConfig
 from rankbygene.text import format_mean_std
 
-app = typer.Typer(no_args_is_help=True, help="Evaluate features.")
+app = new_app(no_args_is_help=True, help="Evaluate features.")
 G = GeneEvalConfig()  # defaults, shown in --help (defined once, in the config classes)
 S = SlideEvalConfig()
 _C, _S = TASK_DEFAULTS["classification"], TASK_DEFAULTS["survival"]
@@ -63,8 +63,10 @@ def genes(
     split_unit: str = typer.Option(
         None,
         "--split-unit",
-        help="patient (refuse a test patient seen in training) | section (one-patient data) "
-        f"[{G.split_unit}].",
+        help=with_default(
+            "patient (refuse a test patient seen in training) | section (one-patient data)",
+            G.split_unit,
+        ),
     ),
     config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
     overwrite: bool = typer.Option(

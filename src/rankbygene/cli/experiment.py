@@ -7,11 +7,11 @@ from pathlib import Path
 import typer
 
 from rankbygene import keys
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import new_app, user_errors
 from rankbygene.experiments.settings import Her2stExperimentConfig
 from rankbygene.text import parse_ids
 
-app = typer.Typer(no_args_is_help=True, help="Multi-run experiments.")
+app = new_app(no_args_is_help=True, help="Multi-run experiments.")
 H = Her2stExperimentConfig()
 
 

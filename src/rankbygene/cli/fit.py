@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from rankbygene import keys
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import user_errors, with_default
 from rankbygene.evaluation.genes.config import GeneEvalConfig
 
 G = GeneEvalConfig()  # defaults, shown in --help (defined once, in the config classes)
@@ -19,24 +19,29 @@ def fit(
     features: Path = typer.Option(..., "--features", help="Features dir (rankbygene extract)."),
     train_samples: str = typer.Option(..., "--train-samples", help="Comma list of sample ids."),
     out: Path = typer.Option(..., "--out", help="Predictor directory to write."),
-    panel: str = typer.Option(None, "--panel", help=f"top250 | hvg50 | topN | FILE [{G.panel}]."),
+    panel: str = typer.Option(
+        None, "--panel", help=with_default("top250 | hvg50 | topN | FILE", G.panel)
+    ),
     gene_list: str = typer.Option(None, "--gene-list", help="Gene list (with topN: within)."),
     probe: str = typer.Option(
         None,
         "--probe",
-        help=f"mlp | ridge | head | retrieval [{G.probe}]. head (ST-Net, HisToGene) and "
-        "retrieval (BLEEP) export a run's own predictor and need --run.",
+        help=with_default("mlp | ridge | head | retrieval", G.probe)
+        + " head (ST-Net, HisToGene) and retrieval (BLEEP) export a run's own predictor and "
+        "need --run.",
     ),
     run: Path = typer.Option(None, "--run", help="Training run of --probe head|retrieval."),
     neighbours: int = typer.Option(
-        None, "--k", help=f"Neighbours per spot (retrieval) [{G.retrieval.k}]."
+        None, "--k", help=with_default("Neighbours per spot (retrieval)", G.retrieval.k)
     ),
-    epochs: int = typer.Option(None, "--epochs", help=f"MLP probe epochs [{G.mlp.epochs}]."),
+    epochs: int = typer.Option(
+        None, "--epochs", help=with_default("MLP probe epochs", G.mlp.epochs)
+    ),
     folds: int = typer.Option(
-        None, "--folds", help=f"Folds (models) over the training spots [{G.mlp.folds}]."
+        None, "--folds", help=with_default("Folds (models) over the training spots", G.mlp.folds)
     ),
-    lr: float = typer.Option(None, "--lr", help=f"MLP probe learning rate [{G.mlp.lr:g}]."),
-    seed: int = typer.Option(None, "--seed", help=f"Random seed [{G.mlp.seed}]."),
+    lr: float = typer.Option(None, "--lr", help=with_default("MLP probe learning rate", G.mlp.lr)),
+    seed: int = typer.Option(None, "--seed", help=with_default("Random seed", G.mlp.seed)),
     config: Path = typer.Option(None, "--config", help="YAML GeneEvalConfig; flags override."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a predictor in --out."),
 ) -> None:

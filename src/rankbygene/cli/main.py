@@ -20,8 +20,9 @@ from rankbygene.cli import fit as fit_cli
 from rankbygene.cli import predict as predict_cli
 from rankbygene.cli import report as report_cli
 from rankbygene.cli import train as train_cli
+from rankbygene.cli.common import new_app
 
-app = typer.Typer(
+app = new_app(
     name="rankbygene",
     help="Gene-guided histopathology representation learning (RankByGene).",
     no_args_is_help=True,
@@ -50,7 +51,7 @@ def main(
     logging.getLogger("numexpr").setLevel(logging.WARNING)  # its thread-count notice
 
 
-app.command("demo")(demo_cli.demo)
+app.command("demo", help=demo_cli.HELP)(demo_cli.demo)
 app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
 app.command("train")(train_cli.train)
 app.command("extract")(extract_cli.extract)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import user_errors, with_default
 from rankbygene.predict.settings import PREDICT
 from rankbygene.text import parse_ids
 
@@ -25,17 +25,25 @@ def predict(
     features: Path = typer.Option(
         None, "--features", help="With --data: precomputed features instead of an encoder."
     ),
-    genes: str = typer.Option(None, "--genes", help="Comma list of genes to write and map [all]."),
-    samples: str = typer.Option(None, "--samples", help="With --data: sections to predict [all]."),
-    mpp: float = typer.Option(None, "--mpp", help="Slides: µm per level-0 px [from the file]."),
+    genes: str = typer.Option(
+        None, "--genes", help=with_default("Comma list of genes to write and map", "all")
+    ),
+    samples: str = typer.Option(
+        None, "--samples", help=with_default("With --data: sections to predict", "all")
+    ),
+    mpp: float = typer.Option(
+        None, "--mpp", help=with_default("Slides: µm per level-0 px", "from the file")
+    ),
     min_tissue: float = typer.Option(
-        None, "--min-tissue", help=f"Slides: min tissue fraction of a tile [{PREDICT.min_tissue}]."
+        None,
+        "--min-tissue",
+        help=with_default("Slides: min tissue fraction of a tile", PREDICT.min_tissue),
     ),
     batch_size: int = typer.Option(
-        None, "--batch-size", help=f"Tiles per forward pass [{PREDICT.batch_size}]."
+        None, "--batch-size", help=with_default("Tiles per forward pass", PREDICT.batch_size)
     ),
     max_maps: int = typer.Option(
-        None, "--max-maps", help=f"Genes mapped without --genes [{PREDICT.max_maps}]."
+        None, "--max-maps", help=with_default("Genes mapped without --genes", PREDICT.max_maps)
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished slides/sections."),
 ) -> None:

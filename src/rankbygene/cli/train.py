@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from rankbygene import keys
-from rankbygene.cli.common import user_errors
+from rankbygene.cli.common import one_of, user_errors, with_default
+from rankbygene.methods import list_methods
 from rankbygene.text import parse_ids
 from rankbygene.training.config import TrainConfig
 
@@ -18,19 +19,26 @@ D = TrainConfig()  # defaults, shown in --help (defined once, in TrainConfig)
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset directory (HEST-1k layout)."),
     out: Path = typer.Option(..., "--out", help="Run directory to create."),
-    method: str = typer.Option(
-        None, help=f"rankbygene | hest-ft | bleep | stnet | histogene (default: {D.method})."
-    ),
+    method: str = typer.Option(None, help=with_default(one_of(list_methods()), D.method)),
     encoder: str = typer.Option(
         None, help=f"Encoder (tiny, uni, a timm name...) (default: {D.encoder})."
     ),
     weights: str = typer.Option(None, help="Local weights file for the encoder, or 'hub'."),
     train_samples: str = typer.Option(
-        None, help="Comma list of training sample ids (default: all)."
+        None,
+        help="Comma list of sample ids for training (default: all); unless --val-split none, "
+        "some of them are held out for validation.",
     ),
-    val_samples: str = typer.Option(None, help="Comma list of validation sample ids."),
+    val_samples: str = typer.Option(
+        None, help="Comma list of validation sample ids (taken out of the training ids)."
+    ),
     val_split: str = typer.Option(
-        None, help=f"Automatic hold-out: patient | section | none (default: {D.val_split})."
+        None,
+        help=with_default(
+            "Validation hold-out when --val-samples is not given: patient (one patient's "
+            "samples) | section (one sample) | none (train on every training sample)",
+            D.val_split,
+        ),
     ),
     panel: str = typer.Option(
         None, help=f"top250 | hvg50 | topN | gene-list file (default: {D.panel})."

@@ -4,35 +4,30 @@ A :class:`Method` is a declaration, read by the layers above: training builds th
 networks and the objective from it, ``extract --run`` picks the feature extractor it
 names, and evaluation adds a row for each predictor of its own. Nothing outside this
 module dispatches on a method's name.
+
+The registry is cheap to import (no torch): the command line lists the registered
+methods in its ``--help``. The objectives themselves live in
+:mod:`rankbygene.methods.objectives` and load when a run builds one.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import torch
-from torch import nn
-
-from rankbygene.losses import (
-    TERM_DISTILLATION,
-    TERM_RANKING,
-    InfoNCELoss,
-    RankByGeneObjective,
-    SoftCLIPLoss,
-)
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "Method",
     "ObjectiveSettings",
-    "SingleTermObjective",
     "get_method",
     "list_methods",
     "register_method",
 ]
 
-Terms = dict[str, torch.Tensor]
 Head = Literal["projection", "expression"]
 Network = Literal["image-encoder", "section-transformer"]
 Predictor = Literal["head", "retrieval"]
@@ -92,60 +87,21 @@ class Method:
         return self.head == "expression"
 
 
-class SingleTermObjective(nn.Module):
-    """An objective made of one loss module (HEST-FT's InfoNCE, BLEEP's soft CLIP, MSE).
+def _objective(builder: str) -> Callable[[ObjectiveSettings], nn.Module]:
+    """``builder`` of :mod:`rankbygene.methods.objectives`, imported when first called."""
 
-    Args:
-        term: Name under which the term is logged.
-        loss: ``(student, gene) -> scalar`` loss module, settings already given.
-    """
+    def build(cfg: ObjectiveSettings) -> nn.Module:
+        module = importlib.import_module("rankbygene.methods.objectives")
+        return getattr(module, builder)(cfg)
 
-    def __init__(self, term: str, loss: nn.Module) -> None:
-        super().__init__()
-        self.term = term
-        self.loss = loss
-
-    def forward(
-        self,
-        student: torch.Tensor,
-        gene: torch.Tensor,
-        teacher: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Terms:
-        """Shape: student, gene (N, D) -> {term: scalar, "total": scalar}."""
-        value = self.loss(student, gene)
-        return {self.term: value, "total": value}
+    build.__name__ = builder
+    return build
 
 
-def _info_nce_objective(cfg: ObjectiveSettings) -> nn.Module:
-    """HEST-FT: gene-image InfoNCE only (Eq. 1), no teacher."""
-    return SingleTermObjective(
-        "contrastive", InfoNCELoss(float(cfg.temperature), symmetric=cfg.symmetric)
-    )
-
-
-def _soft_clip_objective(cfg: ObjectiveSettings) -> nn.Module:
-    """BLEEP: CLIP with soft targets softmax((S^v + S^g)/2/τ)."""
-    return SingleTermObjective("soft_clip", SoftCLIPLoss(float(cfg.temperature)))
-
-
-def _expression_mse_objective(cfg: ObjectiveSettings) -> nn.Module:
-    """ST-Net, HisToGene: mean squared error between predicted and measured expression."""
-    return SingleTermObjective("mse", nn.MSELoss())
-
-
-def _rankbygene_objective(cfg: ObjectiveSettings) -> nn.Module:
-    return RankByGeneObjective(
-        lambda_rank=cfg.lambda_rank,
-        lambda_dist=cfg.lambda_dist,
-        temperature=float(cfg.temperature),
-        symmetric=cfg.symmetric,
-        triplets=cfg.triplets,  # type: ignore[arg-type]
-        ranking_variant=cfg.ranking_variant,  # type: ignore[arg-type]
-        distill=cfg.distill,  # type: ignore[arg-type]
-        stop_gradient=cfg.stop_gradient,
-    )
-
+# Loss-term names of RankByGeneObjective (rankbygene.losses.objective.TERM_*), spelled here
+# so that the registry does not import torch; tests/methods/test_methods_contract.py
+# checks that each weight scales exactly the term named.
+_TERM_RANKING, _TERM_DISTILLATION = "ranking", "distillation"
 
 _REGISTRY: dict[str, Method] = {}
 
@@ -174,18 +130,18 @@ def list_methods() -> list[str]:
 register_method(
     Method(
         name="rankbygene",
-        build_objective=_rankbygene_objective,
+        build_objective=_objective("rankbygene_objective"),
         description="InfoNCE + λ1·ranking consistency + λ2·teacher distillation (the paper).",
         uses_teacher=True,
         student_augment="strong",
         defaults={"proj_dim": 1024, "temperature": 0.1},
-        term_weights={"lambda_rank": TERM_RANKING, "lambda_dist": TERM_DISTILLATION},
+        term_weights={"lambda_rank": _TERM_RANKING, "lambda_dist": _TERM_DISTILLATION},
     )
 )
 register_method(
     Method(
         name="hest-ft",
-        build_objective=_info_nce_objective,
+        build_objective=_objective("info_nce_objective"),
         description="Gene-image InfoNCE fine-tuning (HEST-FT).",
         defaults={"proj_dim": 1024, "temperature": 0.1},
     )
@@ -193,7 +149,7 @@ register_method(
 register_method(
     Method(
         name="bleep",
-        build_objective=_soft_clip_objective,
+        build_objective=_objective("soft_clip_objective"),
         description="CLIP with soft targets (BLEEP); retrieval-based prediction.",
         defaults={"proj_dim": 256, "temperature": 1.0},
         predictors=("retrieval",),
@@ -202,7 +158,7 @@ register_method(
 register_method(
     Method(
         name="stnet",
-        build_objective=_expression_mse_objective,
+        build_objective=_objective("expression_mse_objective"),
         description="Expression regression from the image (ST-Net: backbone → linear → genes).",
         head="expression",
         predictors=("head",),
@@ -211,7 +167,7 @@ register_method(
 register_method(
     Method(
         name="histogene",
-        build_objective=_expression_mse_objective,
+        build_objective=_objective("expression_mse_objective"),
         description="Transformer over a section's spots regressing genes (HisToGene).",
         student_augment="none",
         head="expression",

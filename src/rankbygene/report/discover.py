@@ -8,12 +8,15 @@ virtualenvs are skipped; names are paths relative to DIR):
 - every ``results.json`` at or below DIR holding ``"summary"`` (an ``evaluate genes``
   output, EVAL) → a row of the evaluations table; its ``predictions/`` → gene maps.
 - every ``metrics.csv`` below DIR (a training run) → one rank-accuracy figure over
-  all runs and one loss-curve figure per run.
+  all runs and one loss-curve figure per run, training beside validation, titled with
+  the run's method and captioned with its split (from its ``config.yaml``).
 - every ``predict.json`` at or below DIR (a ``predict`` output, PRED) → its maps per
   slide or section and gene, and measured-vs-predicted PCC per gene for sections.
 - every ``features.json`` below DIR (an ``extract`` output) → t-SNE and
-  gene-vs-image similarity figures of its first sample, when the dataset it was
-  extracted from (``"data"`` in features.json, or ``data_dir``) is readable.
+  gene-vs-image similarity figures of one held-out sample (the test sample of an
+  evaluation of these features, else one their run never saw), titled with the
+  method, when the dataset it was extracted from (``"data"`` in features.json, or
+  ``data_dir``) is readable.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from rankbygene.features.io import FEATURES_SUMMARY
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ReportSections", "discover_report_inputs", "read_json", "short_names"]
+__all__ = [
+    "ReportSections",
+    "RunInfo",
+    "discover_report_inputs",
+    "read_json",
+    "read_run_info",
+    "short_names",
+]
 
 _SKIP_DIRS = {".venv", "venv", "__pycache__", "node_modules", keys.FIGURES_DIR}
 
@@ -69,6 +79,59 @@ def read_json(path: Path) -> dict[str, Any] | None:
         logger.warning("skipping %s: %s", path, err)
         return None
     return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the report says of a training run, from its ``config.yaml``.
+
+    Attributes:
+        name: the run directory's name.
+        method: the registered method it trained.
+        train: samples the encoder learned from.
+        val: validation samples (held out of the training samples).
+    """
+
+    name: str
+    method: str
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+
+    @property
+    def seen(self) -> set[str]:
+        """Samples the run read: its training and validation samples."""
+        return {*self.train, *self.val}
+
+    @property
+    def split_text(self) -> str:
+        """``trained on A, B; validated on C`` (or ``no validation samples``)."""
+        val = f"validated on {', '.join(self.val)}" if self.val else "no validation samples"
+        return f"trained on {', '.join(self.train) or '?'}; {val}"
+
+
+def read_run_info(run: str | Path, relative_to: Path | None = None) -> RunInfo | None:
+    """The :class:`RunInfo` of a run directory; None (with a warning) if unreadable.
+
+    ``run`` as recorded by ``extract`` may be relative to where it ran: it is also
+    tried relative to ``relative_to`` and its parents.
+    """
+    import yaml
+
+    path = Path(run)
+    if not path.is_absolute() and relative_to is not None and not path.is_dir():
+        bases = [relative_to.resolve(), *relative_to.resolve().parents]
+        path = next((b / path for b in bases if (b / path / keys.RUN_CONFIG).is_file()), path)
+    try:
+        config = yaml.safe_load((path / keys.RUN_CONFIG).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        logger.warning("no run settings for %s: %s", run, err)
+        return None
+    return RunInfo(
+        name=path.name,
+        method=str(config.get("method", "?")),
+        train=tuple(config.get("train_samples") or ()),
+        val=tuple(config.get("val_samples") or ()),
+    )
 
 
 def _walk(directory: Path, filename: str) -> list[Path]:

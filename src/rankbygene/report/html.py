@@ -27,8 +27,10 @@ from rankbygene.features.io import FEATURES_SUMMARY, list_feature_files
 from rankbygene.fileio import write_text_atomic
 from rankbygene.report.discover import (
     ReportSections,
+    RunInfo,
     discover_report_inputs,
     read_json,
+    read_run_info,
     short_names,
 )
 from rankbygene.report.plots.common import PAGE_WIDTH_PX, save_figure
@@ -146,6 +148,24 @@ def _gene_maps(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
     ]
 
 
+def _held_out_sample(
+    sections: ReportSections, feat_dir: Path, samples: list[str], run: RunInfo | None
+) -> tuple[str, str]:
+    """The sample the feature views show, and why: the test sample of an evaluation of
+    these features, else a sample the run that made them never saw, else the first."""
+    for eval_dir in sections.evals.values():
+        res = read_json(eval_dir / keys.RESULTS_JSON) or {}
+        used = (res.get("features") or {}).get("dir")
+        tests = [t for t in res.get("test_samples", []) if t in samples]
+        if used and tests and Path(used).resolve() == feat_dir.resolve():
+            return tests[0], "held-out test sample"
+    if run is not None:
+        unseen = [s for s in samples if s not in run.seen]
+        if unseen:
+            return unseen[0], "not seen in training"
+    return samples[0], "no held-out sample known"
+
+
 def _feature_figures(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
     import anndata as ad
 
@@ -155,31 +175,81 @@ def _feature_figures(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
         files = list_feature_files(feat_dir)
         if not files:
             continue
-        sample_id, fpath = next(iter(files.items()))
+        source = summary.get("source_run")
+        run = read_run_info(source, feat_dir) if source else None
+        sample_id, why = _held_out_sample(sections, feat_dir, list(files), run)
+        fpath = files[sample_id]
         data_dir = sections.data_dir or (Path(summary["data"]) if summary.get("data") else None)
         h5ad = data_dir / keys.ST_DIR / f"{sample_id}{keys.ST_SUFFIX}" if data_dir else None
-        label = f"{name} ({sample_id})"
+        what = run.method if run is not None else f"{summary.get('encoder', name)}, frozen"
+        label = f"{what} features, {sample_id} ({why})"
+        plot_label = f"{what} features\n{sample_id} ({why})"  # two lines fit the figure
         if h5ad is None or not h5ad.is_file():
             msg = f"dataset of {feat_dir} not found ({h5ad}); pass data_dir"
             figures.append(_Figure(f"Feature views of {label}", error=msg))
             continue
         adata = ad.read_h5ad(h5ad)
         stem = _safe_name(f"{name}_{sample_id}")
+        note = f"Features: {name}" + (f", from run {run.name}" if run is not None else "") + "."
         figures.append(
             _make(
-                f"t-SNE of features, {label}",
+                f"t-SNE of {label}",
                 fig_dir / f"tsne_{stem}.png",
-                lambda f=fpath, a=adata: plot_feature_tsne(f, a).figure,
+                lambda f=fpath, a=adata, t=plot_label: plot_feature_tsne(f, a, label=t).figure,
+                note=note,
             )
         )
         figures.append(
             _make(
                 f"Gene vs image similarity, {label}",
                 fig_dir / f"similarity_{stem}.png",
-                lambda f=fpath, a=adata: plot_similarity_scatter(f, a).figure,
+                lambda f=fpath, a=adata, t=plot_label: (
+                    plot_similarity_scatter(f, a, label=t).figure
+                ),
+                note=note,
             )
         )
     return figures
+
+
+def _run_title(method: str, name: str) -> str:
+    """``method (run name)``, or the method alone when the run is named after it."""
+    return method if name == method else f"{method} ({name})"
+
+
+def _curve_figures(sections: ReportSections, fig_dir: Path) -> list[_Figure]:
+    """Rank accuracy of every run, then the losses of each run: training beside validation."""
+    infos = {name: read_run_info(run) for name, run in sections.runs.items()}
+    short = dict(zip(sections.runs, short_names(list(sections.runs)), strict=True))
+    runs = {short[name]: run for name, run in sections.runs.items()}
+    texts = {short[name]: info.split_text for name, info in infos.items() if info is not None}
+    if len(texts) > 1 and len(set(texts.values())) == 1:  # one split for all: said once
+        splits = f"Every run {next(iter(texts.values()))}."
+    else:
+        splits = "; ".join(f"{name}: {text}" for name, text in texts.items())
+    curves = [
+        _make(
+            "Rank accuracy per epoch, training (left) and validation (right)",
+            fig_dir / "rank_accuracy.png",
+            lambda: plot_rank_accuracy(runs),
+            note=splits,
+            wide=len(sections.runs) > 1,
+        )
+    ]
+    for name, run in sections.runs.items():
+        info = infos[name]
+        method = info.method if info is not None else "?"
+        curves.append(
+            _make(
+                f"Losses of {_run_title(method, short[name])}, training (left) and validation "
+                "(right)",
+                fig_dir / f"losses_{_safe_name(name)}.png",
+                lambda r=run, t=_run_title(method, short[name]): plot_loss_curves(r, title=t),
+                note=info.split_text if info is not None else "",
+                wide=True,
+            )
+        )
+    return curves
 
 
 def _all_figures(sections: ReportSections, fig_dir: Path) -> dict[str, list[_Figure]]:
@@ -188,24 +258,7 @@ def _all_figures(sections: ReportSections, fig_dir: Path) -> dict[str, list[_Fig
     if maps:
         groups["Spatial gene maps"] = maps
     if sections.runs:
-        runs = dict(zip(short_names(list(sections.runs)), sections.runs.values(), strict=True))
-        curves = [
-            _make(
-                "Rank accuracy per epoch",
-                fig_dir / "rank_accuracy.png",
-                lambda: plot_rank_accuracy(runs).figure,
-                wide=len(sections.runs) > 1,
-            )
-        ]
-        for name, run in sections.runs.items():
-            curves.append(
-                _make(
-                    f"Training losses, {name}",
-                    fig_dir / f"losses_{_safe_name(name)}.png",
-                    lambda r=run: plot_loss_curves(r).figure,
-                )
-            )
-        groups["Training curves"] = curves
+        groups["Training curves"] = _curve_figures(sections, fig_dir)
     if sections.features:
         groups["Feature space"] = _feature_figures(sections, fig_dir)
     return groups
@@ -296,7 +349,9 @@ def build_report(
             "<h2>Gene-expression prediction</h2>",
             "<p>PCC per gene across a sample's spots, mean over genes and test samples "
             "(per-sample mean, the paper) or over all test spots pooled (HEST-Benchmark); "
-            "mean ± std over the probe's fold models.</p>",
+            "mean ± std over the probe's fold models. The probe is fitted on the training "
+            "samples and scored on the test samples of its row; with one test sample the "
+            "two PCCs are one number.</p>",
             evals_table(sections.evals, directory),
         ]
     for heading, figures in _all_figures(sections, fig_dir).items():

@@ -62,8 +62,29 @@ def methods_table(path: Path) -> str:
     return html_table(["method", *metrics], rows)
 
 
+def _row_notes(res: Mapping[str, Any], block: Mapping[str, Any]) -> str:
+    """What results.md says beside the numbers: the features' run, the split unit, what
+    ± is over, dropped genes, and why per-sample and pooled PCC may be equal."""
+    feats = res.get("features") or {}
+    notes = []
+    if feats.get("encoder"):
+        notes.append(f"run: {feats.get('source_run') or 'none, frozen encoder'}")
+    else:
+        notes.append("no image features")
+    if res.get("split_unit"):
+        notes.append(f"split by {res['split_unit']}")
+    if block.get("summary_spread"):
+        notes.append(f"± over {block['summary_spread']}")
+    if res.get("dropped_genes"):
+        notes.append(f"{len(res['dropped_genes'])} genes dropped")
+    if len(res.get("test_samples", [])) == 1:
+        notes.append("one test sample: per-sample mean and pooled PCC are the same number")
+    return _text("; ".join(notes))
+
+
 def evals_table(evals: Mapping[str, Path], root: Path | None = None) -> str:
-    """One row per evaluation and probe, from each EVAL's ``results.json``.
+    """One row per evaluation and probe, from each EVAL's ``results.json``: the scores,
+    the split (training and test samples) and the notes results.md gives.
 
     Paths (a panel read from a gene-list file) under ``root`` are shown relative to it.
     """
@@ -90,7 +111,9 @@ def evals_table(evals: Mapping[str, Path], root: Path | None = None) -> str:
                     _fmt(block.get("pooled", {}).get("pcc")),
                     _fmt(block.get("summary", {}).get("mse")),
                     _fmt(block.get("summary", {}).get("mae")),
+                    html.escape(", ".join(res.get("train_samples", []))) or "?",
                     html.escape(", ".join(res.get("test_samples", []))),
+                    _row_notes(res, block),
                 ]
             )
     header = [
@@ -104,6 +127,8 @@ def evals_table(evals: Mapping[str, Path], root: Path | None = None) -> str:
         "PCC (pooled)",
         "MSE",
         "MAE",
+        "train samples",
         "test samples",
+        "notes",
     ]
     return html_table(header, rows)

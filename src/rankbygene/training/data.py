@@ -87,6 +87,29 @@ def choose_validation(
     return train_ids, []
 
 
+def describe_split(
+    fit_ids: Sequence[str], val_ids: Sequence[str], *, chosen: bool, val_split: str
+) -> str:
+    """The split a run will use, said before it starts, with how to change it.
+
+    Args:
+        fit_ids: Samples the encoder is trained on.
+        val_ids: Validation samples (held out of the training samples given).
+        chosen: Whether the validation ids were given explicitly (``--val-samples``).
+        val_split: The automatic hold-out rule, when they were not.
+    """
+    train = f"Training on {','.join(fit_ids)}"
+    if not val_ids:
+        return f"{train}; no validation samples."
+    held = f"{train}; validating on {','.join(val_ids)}"
+    if chosen:
+        return f"{held} (--val-samples)."
+    return (
+        f"{held} (held out by --val-split {val_split}; --val-split none trains on all "
+        "of them, --val-samples chooses the validation samples)."
+    )
+
+
 def build_spot_table(
     dataset: STDataset,
     sample_ids: Sequence[str],

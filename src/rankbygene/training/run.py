@@ -39,6 +39,7 @@ from rankbygene.training.data import (
     SpotTensorDataset,
     build_spot_table,
     choose_validation,
+    describe_split,
     select_training_panel,
 )
 from rankbygene.training.module import AlignmentModule
@@ -165,6 +166,11 @@ def train(
         )
     fit_ids, val_ids = choose_validation(
         dataset, train_ids, config.val_samples, config.val_split, config.seed
+    )
+    logger.info(
+        describe_split(
+            fit_ids, val_ids, chosen=bool(config.val_samples), val_split=config.val_split
+        )
     )
     if not fit_ids:
         raise ValueError(

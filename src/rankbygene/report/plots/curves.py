@@ -1,4 +1,5 @@
-"""Training curves from a run's ``metrics.csv`` (paper Fig. 7: rank accuracy over epochs)."""
+"""Training curves from a run's ``metrics.csv`` (paper Fig. 7: rank accuracy over epochs),
+training and validation side by side."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import numpy as np
 import pandas as pd
 from matplotlib import rcParams
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from rankbygene import keys
-from rankbygene.report.plots.common import new_axes, require_file, save_figure
+from rankbygene.report.plots.common import new_figure, require_file, save_figure
 
 __all__ = [
+    "MIN_RELATIVE_SPAN",
     "plot_loss_curves",
     "plot_rank_accuracy",
     "read_metrics",
@@ -64,11 +68,25 @@ def _named_runs(runs: RunsArg) -> dict[str, Path]:
 _STYLES = ("-", "--", ":", "-.")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 _LEGEND_PT = 9.0
+_PHASES = {"train": "training", "val": "validation"}
+MIN_RELATIVE_SPAN = 0.05
+"""A linear y-axis spans at least this fraction of the curves' level (their largest
+absolute value): a loss that moves by 0.0008 around 4.16 is drawn flat, not zoomed
+until it looks like learning, and the figure says its range."""
 
 
-def _column_order(col: str) -> tuple[int, str]:
-    """Validation columns first, then the rest by name."""
-    return (0 if col.startswith("val_") else 1, col)
+def _phase(col: str) -> str:
+    """``val_*`` columns are validation; every other column (``train_*``, or unprefixed
+    in older runs) is training."""
+    return "val" if col.startswith("val_") else "train"
+
+
+def _term(col: str) -> str:
+    """The column without its phase prefix: ``val_rank_acc_full`` -> ``rank_acc_full``."""
+    for prefix in ("train_", "val_"):
+        if col.startswith(prefix):
+            return col[len(prefix) :]
+    return col
 
 
 def _log_scale_helps(values: list[np.ndarray]) -> bool:
@@ -77,151 +95,154 @@ def _log_scale_helps(values: list[np.ndarray]) -> bool:
     return bool(flat.size and (flat > 0).all() and flat.max() / flat.min() > 100)
 
 
-def _plot_columns(
+def _honest_limits(values: list[np.ndarray]) -> tuple[float, float, float] | None:
+    """(low, high, data range) of a y-axis widened to :data:`MIN_RELATIVE_SPAN` of the
+    level when the curves are flatter than that; None when they are not."""
+    flat = np.concatenate(values)
+    low, high = float(flat.min()), float(flat.max())
+    level = float(np.abs(flat).max()) or 1.0
+    span = MIN_RELATIVE_SPAN * level
+    if high - low >= span:
+        return None
+    centre = (high + low) / 2
+    return centre - span / 2, centre + span / 2, high - low
+
+
+def _plot_phases(
     runs: RunsArg,
     columns: Callable[[str], bool],
     what: str,
     ylabel: str,
-    ax: Axes | None,
+    title: str,
     log_if_wide: bool = False,
-) -> Axes:
-    """Plot the columns selected by ``columns`` per run.
+) -> Figure:
+    """The columns selected by ``columns``, training and validation side by side.
 
-    One run: one colour per column. Several runs: one colour per run and one line
-    style per column (validation columns first: solid), with a legend of runs and
-    one of columns beside the axes. ``log_if_wide``: log y-axis when the values span
-    more than two orders of magnitude.
+    One panel per phase present (training: ``train_*``, validation: ``val_*``), sharing
+    the y-axis so that the two read on one scale. One run: one colour per term (the
+    same in both panels; a ``total`` that its terms may equal is a wide grey band). Several
+    runs: one colour per run and one line style per term. The legend sits below the
+    panels, never over a curve. ``log_if_wide``: log y-axis when the values span more
+    than two orders of magnitude; a linear axis is never narrower than
+    :data:`MIN_RELATIVE_SPAN` of the level, and says "flat: range ..." when widened.
     """
     named = _named_runs(runs)
     frames = {name: read_metrics(run) for name, run in named.items()}
-    selected = {
-        name: sorted(filter(columns, df.columns), key=_column_order) for name, df in frames.items()
-    }
-    kinds = sorted({c for cols in selected.values() for c in cols}, key=_column_order)
+    selected = {name: sorted(filter(columns, df.columns)) for name, df in frames.items()}
+    present = {_phase(c) for cols in selected.values() for c in cols}
+    phases = [p for p in _PHASES if p in present]
+    terms = sorted({_term(c) for cols in selected.values() for c in cols})
     many = len(named) > 1
-    ax = new_axes(ax, figsize=(7.6, 4.0) if many else (5.0, 3.8))
+    fig = new_figure((10.4 if len(phases) > 1 else 5.6, 4.4))
+    axes = fig.subplots(1, max(len(phases), 1), sharey=True, squeeze=False)[0]
     colours = rcParams["axes.prop_cycle"].by_key()["color"]
     drawn: list[np.ndarray] = []
-    run_handles = []
-    for i, (name, df) in enumerate(frames.items()):
-        colour = colours[i % len(colours)]
-        for col in selected[name]:
-            series = df[col].dropna()
-            if series.empty:
-                continue
-            k = kinds.index(col)
-            if many:
-                style = {"color": colour, "marker": _MARKERS[k % len(_MARKERS)]}
-                style["linestyle"] = _STYLES[k % len(_STYLES)]
-            elif col.endswith("_total"):  # a wide grey band under its terms, which it may equal
-                style = {"color": "0.55", "lw": 5, "alpha": 0.45, "zorder": 1}
-            else:
-                style = {"marker": "o"}
-            ax.plot(
-                series.index,
-                series.to_numpy(),
-                ms=3.5,
-                label=f"{name}: {col}" if many else col,
-                **style,
-            )
-            drawn.append(series.to_numpy(dtype=float))
-        if many and selected[name]:
-            run_handles.append(Line2D([], [], color=colour, lw=2, label=name))
+    panel_values: dict[Axes, list[np.ndarray]] = {ax: [] for ax in axes}
+    run_handles: dict[str, Line2D] = {}  # several runs: a colour each
+    term_handles: dict[str, Line2D] = {}  # a line style (several runs) or colour per term
+    for ax, phase in zip(axes, phases, strict=False):
+        for i, (name, df) in enumerate(frames.items()):
+            for col in (c for c in selected[name] if _phase(c) == phase):
+                series = df[col].dropna()
+                if series.empty:
+                    continue
+                k = terms.index(_term(col))
+                if many:
+                    style = {
+                        "color": colours[i % len(colours)],
+                        "marker": _MARKERS[k % len(_MARKERS)],
+                    }
+                    style["linestyle"] = _STYLES[k % len(_STYLES)]
+                elif _term(col) == "total":
+                    style = {"color": "0.55", "lw": 5, "alpha": 0.45, "zorder": 1}
+                else:
+                    style = {"color": colours[k % len(colours)], "marker": "o"}
+                (line,) = ax.plot(series.index, series.to_numpy(), ms=3.5, label=col, **style)
+                drawn.append(series.to_numpy(dtype=float))
+                panel_values[ax].append(drawn[-1])
+                if many:
+                    run_handles.setdefault(name, Line2D([], [], color=style["color"], lw=2))
+                term_handles.setdefault(
+                    _term(col),
+                    Line2D([], [], color="#555555", ls=style["linestyle"], marker=style["marker"],
+                           ms=3.5)
+                    if many else line,
+                )  # fmt: skip
+        ax.set_title(_PHASES[phase], fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
     if not drawn:
         raise ValueError(f"No {what} column with values in {', '.join(map(str, named.values()))}.")
+    axes[0].set_ylabel(ylabel)
     if log_if_wide and _log_scale_helps(drawn):
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if many:
-        style_handles = [
-            Line2D(
-                [],
-                [],
-                color="#555555",
-                linestyle=_STYLES[k % len(_STYLES)],
-                marker=_MARKERS[k % len(_MARKERS)],
-                ms=3.5,
-                label=col,
-            )
-            for k, col in enumerate(kinds)
-        ]
-        legend = ax.legend(
-            handles=run_handles,
-            title="run",
-            fontsize=_LEGEND_PT,
-            title_fontsize=_LEGEND_PT,
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-        )
-        ax.add_artist(legend)
-        ax.legend(
-            handles=style_handles,
-            title="column",
-            fontsize=_LEGEND_PT,
-            title_fontsize=_LEGEND_PT,
-            loc="lower left",
-            bbox_to_anchor=(1.02, 0.0),
-        )
-    elif len(drawn) <= 2:
-        ax.legend(fontsize=_LEGEND_PT)
-    else:  # below the axes: inside, several lines leave no free corner
-        ax.legend(fontsize=_LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
-    return ax
+        axes[0].set_yscale("log")
+    elif (widened := _honest_limits(drawn)) is not None:
+        axes[0].set_ylim(widened[0], widened[1])
+        for ax, values in panel_values.items():  # each panel: the range of its own values
+            flat = np.concatenate(values) if values else np.zeros(1)
+            ax.text(0.02, 0.04, f"flat: range {np.ptp(flat):.2g}", transform=ax.transAxes,
+                    fontsize=_LEGEND_PT, color="#a33")  # fmt: skip
+    # runs first; the terms too unless one term is all there is beside several runs
+    handles = run_handles | (term_handles if len(term_handles) > 1 or not many else {})
+    labels = list(handles)
+    fig.legend(
+        [handles[h] for h in labels],
+        labels,
+        loc="outside lower center",
+        ncols=min(len(labels), 5),
+        fontsize=_LEGEND_PT,
+    )
+    fig.suptitle(title, fontsize=11)
+    return fig
 
 
 def plot_rank_accuracy(
     runs: RunsArg,
-    ax: Axes | None = None,
     estimate: Literal["auto", "full", "paper", "both"] = "auto",
-) -> Axes:
-    """Plot the rank-accuracy columns of one or several runs against the epoch.
+    title: str | None = None,
+) -> Figure:
+    """Rank accuracy of one or several runs against the epoch, training beside validation.
 
     Args:
         runs: a run dir (or its metrics.csv), a list of them, or name → run dir.
-        ax: axes to draw on; a new figure if None.
         estimate: ``full`` (low-variance estimate over all anchors), ``paper`` (the
             paper's 8-draw estimate), ``both``, or ``auto`` (default: ``full`` when the
             runs log it, else ``paper``).
+        title: figure title (default: "Cross-modal rank accuracy").
 
     Returns:
-        The axes (``ax.figure`` is the figure).
+        The figure (one axes per phase logged).
     """
     if estimate == "auto":
         logged = (c for run in _named_runs(runs).values() for c in read_metrics(run).columns)
         estimate = "full" if any(c.endswith("rank_acc_full") for c in logged) else "paper"
     wanted = ("full", "paper") if estimate == "both" else (estimate,)
-    ax = _plot_columns(
+    return _plot_phases(
         runs,
         lambda c: any(c.endswith(f"rank_acc_{e}") for e in wanted),
         f"'*rank_acc_{estimate}'",
         "rank accuracy",
-        ax,
+        title or "Cross-modal rank accuracy",
     )
-    ax.set_title("Cross-modal rank accuracy", fontsize=11)
-    return ax
 
 
-def plot_loss_curves(runs: RunsArg, ax: Axes | None = None) -> Axes:
-    """Plot every ``train_*`` loss term of one or several runs against the epoch."""
-    ax = _plot_columns(
-        runs,
-        lambda c: c.startswith("train_") and "rank_acc" not in c and "global_batch" not in c,
-        "'train_*' loss",
-        "loss",
-        ax,
-        log_if_wide=True,
+def _is_loss(col: str) -> bool:
+    return col.startswith(("train_", "val_")) and not any(
+        s in col for s in ("rank_acc", "global_batch")
     )
-    ax.set_title("Training losses", fontsize=11)
-    return ax
+
+
+def plot_loss_curves(runs: RunsArg, title: str | None = None) -> Figure:
+    """Every loss term of one or several runs against the epoch, training beside validation."""
+    return _plot_phases(runs, _is_loss, "loss", "loss", title or "Losses", log_if_wide=True)
 
 
 def save_rank_accuracy(runs: RunsArg, out: str | Path) -> Path:
     """:func:`plot_rank_accuracy` written to a PNG."""
-    return save_figure(plot_rank_accuracy(runs).figure, out)
+    return save_figure(plot_rank_accuracy(runs), out)
 
 
 def save_loss_curves(runs: RunsArg, out: str | Path) -> Path:
     """:func:`plot_loss_curves` written to a PNG."""
-    return save_figure(plot_loss_curves(runs).figure, out)
+    return save_figure(plot_loss_curves(runs), out)

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "expression_clusters",
+    "features_label",
     "pair_similarities",
     "plot_feature_tsne",
     "plot_similarity_scatter",
@@ -68,6 +69,11 @@ def expression_clusters(expr: np.ndarray, n_clusters: int = 4, seed: int = 0) ->
     return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(expr)
 
 
+def features_label(feats: FeatureFile) -> str:
+    """``name (sample)`` of a feature file, the default title of its views."""
+    return f"{feats.name or 'features'} ({feats.sample_id})"
+
+
 def _subsample(n: int, max_spots: int, seed: int) -> np.ndarray:
     if n <= max_spots:
         return np.arange(n)
@@ -82,6 +88,7 @@ def plot_feature_tsne(
     n_genes: int = 100,
     max_spots: int = 1000,
     seed: int = 0,
+    label: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """t-SNE of a sample's image features, coloured by KMeans clusters of its expression.
@@ -95,6 +102,7 @@ def plot_feature_tsne(
         n_genes: top expressed genes used for clustering.
         max_spots: random subsample above this many spots (t-SNE cost: ~5 s at 1000).
         seed: seeds subsampling, KMeans and t-SNE.
+        label: what the features are, for the title (default: :func:`features_label`).
         ax: axes to draw on; new figure if None.
 
     Returns:
@@ -123,7 +131,7 @@ def plot_feature_tsne(
     )
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"t-SNE of {feats.name or 'features'} ({feats.sample_id})", fontsize=10)
+    ax.set_title(f"t-SNE of {label or features_label(feats)}", fontsize=10)
     return ax
 
 
@@ -167,6 +175,7 @@ def plot_similarity_scatter(
     n_pairs: int = 2000,
     n_genes: int = 100,
     seed: int = 0,
+    label: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Gene-expression similarity vs image-feature similarity of random spot pairs.
@@ -180,6 +189,7 @@ def plot_similarity_scatter(
         n_pairs: random spot pairs.
         n_genes: top expressed genes for the expression similarity.
         seed: pair sampling seed.
+        label: what the features are, for the title (default: :func:`features_label`).
         ax: axes to draw on; new figure if None.
 
     Returns:
@@ -192,10 +202,7 @@ def plot_similarity_scatter(
     ax.scatter(gsim, isim, s=5, alpha=0.4, linewidths=0)
     ax.set_xlabel("gene-expression cosine similarity")
     ax.set_ylabel("image-feature cosine similarity")
-    ax.set_title(
-        f"{feats.name or 'features'} ({feats.sample_id}): Spearman ρ = {rho:.3f}",
-        fontsize=10,
-    )
+    ax.set_title(f"{label or features_label(feats)}\nSpearman ρ = {rho:.3f}", fontsize=10)
     return ax
 
 
