@@ -32,6 +32,14 @@ COLOUR_FIELDS = {
     "p_grayscale": "p_grayscale",
 }
 """Config field → :class:`rankbygene.models.ColourAugment` field (the strong view's colour)."""
+
+
+def colour_kwargs(config: Any) -> dict[str, float]:
+    """The :data:`COLOUR_FIELDS` of a config (training or pretraining) as keyword
+    arguments of :class:`rankbygene.models.ColourAugment`."""
+    return {name: getattr(config, field) for field, name in COLOUR_FIELDS.items()}
+
+
 JITTER_FIELDS = ("jitter_brightness", "jitter_contrast", "jitter_saturation", "jitter_hue")
 """The four strengths ``--jitter B,C,S,H`` sets, in that order."""
 
@@ -171,7 +179,7 @@ class TrainConfig:
     def colour_augment(self) -> dict[str, float]:
         """The strong view's colour settings, as keyword arguments of
         :class:`rankbygene.models.ColourAugment`."""
-        return {name: getattr(self, field) for field, name in COLOUR_FIELDS.items()}
+        return colour_kwargs(self)
 
     def updated(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (None values are ignored)."""
