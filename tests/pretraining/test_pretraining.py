@@ -4,6 +4,8 @@ only from its training sections."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -165,3 +167,31 @@ def test_experiment_pretraining_sees_only_the_training_sections(tiny_dataset, tm
     stamp = weights.stat().st_mtime_ns
     assert pretrained_initialisation(tiny_dataset, train_ids, run, settings) == weights
     assert weights.stat().st_mtime_ns == stamp
+
+
+HER2ST = Path(__file__).resolve().parents[3] / "shared" / "data" / "her2st"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HER2ST.exists(), reason="real her2st data not beside the repository")
+def test_her2st_init_pretrain_pretrains_each_fold_on_its_training_sections(tmp_path, monkeypatch):
+    import rankbygene.experiments.her2st as her2st
+
+    seen = []
+
+    def comparison_stub(data, train_ids, test_ids, variants, *, init_weights, **kw):
+        seen.append((list(train_ids), list(test_ids), init_weights))
+        row = {"summary": {m: {"mean": 0.0} for m in ("pcc", "mse", "mae")}, "genes": ["G"]}
+        return {"top250": {"frozen": row}}
+
+    monkeypatch.setattr(her2st, "run_comparison", comparison_stub)
+    config = her2st.Her2stExperimentConfig(
+        root=HER2ST, sections=["C2", "C3", "C4"], out=tmp_path / "h", patch_px=32,
+        init="pretrain", pretrain_method="simclr", pretrain_epochs=1, folds=1, ablation=False,
+    )  # fmt: skip
+    her2st.run_her2st_experiment(config)
+    assert [(tr, te) for tr, te, _ in seen] == [(["C3", "C4"], ["C2"])]
+    for train_ids, test_ids, init in seen:
+        run = tmp_path / "h" / keys.EXPERIMENT_FOLDS / test_ids[0] / keys.COMPARISON_PRETRAIN
+        assert sorted(read_tile_counts(run)) == train_ids  # the held-out section never seen
+        assert init == run / keys.RUN_ENCODER_DIR / keys.ENCODER_WEIGHTS

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rankbygene.configs import check_choices
 from rankbygene.training.config import JITTER_FIELDS
 
 __all__ = [
@@ -119,6 +120,9 @@ class Her2stExperimentConfig:
     folds: int | None = None
     seed: int = 0
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        check_choices(self)  # --init random|pretrain, --pretrain-method dino|simclr
 
     def colour(self) -> dict[str, float]:
         """The colour settings given, as training (and pretraining) config fields."""
