@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from rankbygene import keys
 from rankbygene.fileio import remove_stale_temps
-from rankbygene.models import ColourAugment, create_encoder
+from rankbygene.models import ColourAugment
 from rankbygene.models.checkpoint import load_torch_file
 from rankbygene.pretraining.artifacts import (
     PRETRAIN_FILES,
@@ -96,8 +96,9 @@ def pretrain(
         marker=keys.PRETRAIN_CONFIG,
         kind="pretraining run",
     )
-    # the input size of the views: the encoder's (built once more by the module)
-    transform = create_encoder(config.encoder).transform
+    # the networks first: bad --weights fail before any image is read
+    module = SelfSupervisedModule(config)
+    transform = module.encoder.transform  # the views' size and normalisation
     tiles = collect_tiles(
         config.images,
         transform.input_size,
@@ -125,7 +126,6 @@ def pretrain(
         n_local_views=config.n_local_views,
         local_crop_px=config.local_crop_px,
     )
-    module = SelfSupervisedModule(config)
     loader = DataLoader(
         TileViews(tiles.images, views),
         batch_size=config.batch_size,
