@@ -4,6 +4,10 @@ On Lightning, as :func:`rankbygene.training.train`: checkpoints every
 ``checkpoint_every`` epochs (atomically) and ``last.ckpt``, ``--resume`` with the saved
 settings, ``metrics.csv`` (loss, EMA momentum, tiles/s), any number of devices. The
 existing-output rule is the training runs' (:func:`check_run_directory`).
+
+A resumed run continues from the checkpoint's networks, teacher, DINO centre and
+optimiser; its views are drawn by lightly's transforms from the global random state,
+so unlike ``train`` it is not bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
