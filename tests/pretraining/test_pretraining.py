@@ -195,3 +195,14 @@ def test_her2st_init_pretrain_pretrains_each_fold_on_its_training_sections(tmp_p
         run = tmp_path / "h" / keys.EXPERIMENT_FOLDS / test_ids[0] / keys.COMPARISON_PRETRAIN
         assert sorted(read_tile_counts(run)) == train_ids  # the held-out section never seen
         assert init == run / keys.RUN_ENCODER_DIR / keys.ENCODER_WEIGHTS
+
+
+@pytest.mark.slow
+def test_simclr_runs_on_two_cpu_processes(tiny_dataset, tmp_path):
+    config = PretrainConfig(
+        images=str(tiny_dataset), out=str(tmp_path / "ddp"), method="simclr", epochs=1,
+        devices=2, strategy="ddp_spawn", samples=["SYN00"], **(SMALL | {"batch_size": 8}),
+    )  # fmt: skip
+    metrics = pd.read_csv(pretrain(config) / keys.RUN_METRICS)
+    # 16 tiles, 8 per process and step: one step sees both processes' tiles
+    assert metrics["step"].tolist() == [1] and np.isfinite(metrics["train_loss"]).all()

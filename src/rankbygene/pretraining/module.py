@@ -5,7 +5,9 @@ The losses, projection heads, EMA update and momentum schedule are lightly's
 ``NTXentLoss``, ``SimCLRProjectionHead``). Views of one size go through the backbone
 together (the two global crops in one pass, the local crops in another), as DINO's own
 multi-crop wrapper does. With several devices DINO's centre is averaged across
-processes and SimCLR's negatives gathered from all of them (lightly does both).
+processes and SimCLR's negatives gathered from all of them (lightly does both). DINO's
+head holds a weight-normalised layer that cannot be pickled, so it needs a launching
+strategy (``ddp``), not ``ddp_spawn``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ from rankbygene.fileio import atomic_path
 _PREFIXES = ("train_", "val_", "momentum")
 
 
+def count_spots(batch: dict[str, Any]) -> int:
+    """Spots in a training batch (a module-level function: DDP spawn pickles callbacks)."""
+    return int(batch["expr"].shape[0])
+
+
 class EpochMetricsCSV(L.Callback):
     """Write ``metrics.csv``: epoch, each loss term, rank accuracies, throughput.
 
@@ -34,7 +39,7 @@ class EpochMetricsCSV(L.Callback):
         unit: str = "spots",
     ) -> None:
         self.path = Path(path)
-        self._count = count or (lambda batch: int(batch["expr"].shape[0]))
+        self._count = count or count_spots
         self._unit = unit
         self._start = 0.0
         self._spots = 0
