@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"models", "losses"},
     {"methods"},
-    {"training"},
+    {"training", "pretraining"},
     {"features"},
     {"evaluation"},
     {"report"},

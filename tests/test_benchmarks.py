@@ -18,6 +18,7 @@ HEADERS = {
     "bench_losses": "| loss | time / call (µs) | ratio to InfoNCE |",
     "bench_metrics": "| implementation | time (",
     "bench_patch_read": "| reader | time / batch of ",
+    "bench_pretrain": "| encoder | method | views per tile | tiles/s | epoch (s) |",
     "bench_smoothing": "| implementation | time for ",
     "bench_training": "| setting | epoch (s) | spots/s |",
 }

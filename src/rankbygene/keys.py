@@ -65,6 +65,11 @@ RUN_HEADS_CARD = "heads.json"  # how to rebuild the heads; written last: the run
 HISTOGENE_WEIGHTS = "histogene.safetensors"  # a HisToGene run's whole network
 HISTOGENE_CARD = "histogene.json"  # its settings and panel size
 
+# --- self-supervised pretraining run directory (checkpoints, metrics, encoder as above) ---
+PRETRAIN_CONFIG = "pretrain.yaml"  # the resolved PretrainConfig; marks a pretraining run
+PRETRAIN_TILES = "tiles.json"  # where its tiles came from: count per sample or slide id
+COMPARISON_PRETRAIN = "pretrain"  # folds/{held-out}/pretrain/: the fold's pretraining run
+
 # --- evaluation / demo outputs ----------------------------------------------------------
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"

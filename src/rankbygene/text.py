@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_mean_std", "parse_ids"]
+__all__ = ["format_mean_std", "parse_floats", "parse_ids"]
 
 
 def parse_ids(value: str | Sequence[str] | None) -> list[str]:
@@ -17,6 +17,24 @@ def parse_ids(value: str | Sequence[str] | None) -> list[str]:
         return []
     items = value.split(",") if isinstance(value, str) else value
     return [s for s in (str(x).strip() for x in items) if s]
+
+
+def parse_floats(value: str | None, n: int, what: str) -> list[float] | None:
+    """A comma list of exactly ``n`` numbers (``"0.2,0.2,0.2,0.1"``); None gives None.
+
+    Raises:
+        ValueError: another count, or an item that is not a number, naming ``what``.
+    """
+    if value is None:
+        return None
+    items = parse_ids(value)
+    try:
+        numbers = [float(x) for x in items]
+    except ValueError:
+        numbers = []
+    if len(numbers) != n or len(items) != n:
+        raise ValueError(f"{what} takes {n} comma-separated numbers; got {value!r}.")
+    return numbers
 
 
 def format_mean_std(stat: Mapping[str, Any] | float | None, digits: int = 3) -> str:

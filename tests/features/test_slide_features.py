@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 from rankbygene.cli.main import app
 from rankbygene.data.images import open_image
 from rankbygene.data.wsi import (
+    list_slides,
     pyramid_thumbnail,
     read_thumbnail,
+    slide_id,
     slide_mpp,
     tile_grid,
     tile_tissue_fraction,
@@ -21,7 +23,7 @@ from rankbygene.data.wsi import (
 )
 from rankbygene.evaluation.slides import SlideEvalConfig, evaluate_slides
 from rankbygene.features import read_features, read_summary
-from rankbygene.features.slides import extract_slide_features, list_slides, slide_id
+from rankbygene.features.slides import extract_slide_features
 from rankbygene.models import create_encoder, weights_sha256
 
 MPP = 2.0  # µm per px: a small slide stands for a big one at low magnification
@@ -204,12 +206,12 @@ def test_pyramid_thumbnail_matches_the_level_zero_average(tmp_path):
 
 
 def test_extraction_segments_on_the_pyramid_without_decoding_level_zero(tmp_path, monkeypatch):
-    import rankbygene.features.slides as slides_module
+    import rankbygene.data.wsi as wsi_module  # where tile_slide finds read_thumbnail
 
     def level_zero_thumbnail(*args, **kwargs):
         raise AssertionError("level 0 read for the thumbnail")
 
-    monkeypatch.setattr(slides_module, "read_thumbnail", level_zero_thumbnail)
+    monkeypatch.setattr(wsi_module, "read_thumbnail", level_zero_thumbnail)
     img, inside = _tissue(np.random.default_rng(9))
     _write_pyramid(tmp_path / "p.tif", img)
     (path,) = extract_slide_features(tmp_path / "p.tif", create_encoder("tiny"), tmp_path / "f")

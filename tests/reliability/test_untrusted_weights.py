@@ -51,6 +51,9 @@ ROWS: dict[tuple[str, ...], Callable[[Row], list]] = {
     ("extract",): lambda r: [
         "extract", "--data", r.data, "--encoder", "tiny", "--weights", WEIGHTS, "--out", r.out,
     ],
+    ("pretrain",): lambda r: [
+        "pretrain", "--images", r.data, "--encoder", "tiny", "--weights", WEIGHTS, "--out", r.out,
+    ],
     ("experiment", "her2st"): lambda r: [
         "experiment", "her2st", "--root", r.her2st, "--sections", "C2,C3", "--weights", WEIGHTS,
         "--out", r.out,

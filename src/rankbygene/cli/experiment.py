@@ -9,7 +9,7 @@ import typer
 from rankbygene import keys
 from rankbygene.cli.common import new_app, user_errors
 from rankbygene.experiments.settings import Her2stExperimentConfig
-from rankbygene.text import parse_ids
+from rankbygene.text import parse_floats, parse_ids
 
 app = new_app(no_args_is_help=True, help="Multi-run experiments.")
 H = Her2stExperimentConfig()
@@ -25,7 +25,25 @@ def her2st(
     out: Path = typer.Option(..., "--out", help="Output directory."),
     gene_list: Path = typer.Option(None, help="Gene-list file evaluated as a second panel."),
     encoder: str = typer.Option(None, help=f"Encoder name (default: {H.encoder})."),
-    weights: str = typer.Option(None, help="Initial encoder weights (local file)."),
+    weights: str = typer.Option(
+        None, help="Initial encoder weights (local file, e.g. a pretrain run's encoder/)."
+    ),
+    init: str = typer.Option(
+        None,
+        help="random | pretrain: self-supervised pretraining on each fold's training "
+        f"sections first (default: {H.init}).",
+    ),
+    pretrain_method: str = typer.Option(
+        None, help=f"With --init pretrain: dino | simclr (default: {H.pretrain_method})."
+    ),
+    pretrain_epochs: int = typer.Option(
+        None, help=f"With --init pretrain: pretraining epochs (default: {H.pretrain_epochs})."
+    ),
+    jitter: str = typer.Option(
+        None, help="Colour jitter strengths B,C,S,H of the strong views (default: the paper's)."
+    ),
+    p_jitter: float = typer.Option(None, help="Probability of colour jitter (default: 0.8)."),
+    p_grayscale: float = typer.Option(None, help="Probability of grayscale (default: 0.2)."),
     patch_px: int = typer.Option(
         None, help=f"Stored patch size of the 112 µm window (default: {H.patch_px})."
     ),
@@ -49,6 +67,12 @@ def her2st(
         gene_list=gene_list,
         encoder=encoder,
         weights=weights,
+        init=init,
+        pretrain_method=pretrain_method,
+        pretrain_epochs=pretrain_epochs,
+        jitter=parse_floats(jitter, 4, "--jitter"),
+        p_jitter=p_jitter,
+        p_grayscale=p_grayscale,
         patch_px=patch_px,
         epochs=epochs,
         probe_epochs=probe_epochs,

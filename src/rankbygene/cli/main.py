@@ -18,6 +18,7 @@ from rankbygene.cli import experiment as experiment_cli
 from rankbygene.cli import extract as extract_cli
 from rankbygene.cli import fit as fit_cli
 from rankbygene.cli import predict as predict_cli
+from rankbygene.cli import pretrain as pretrain_cli
 from rankbygene.cli import report as report_cli
 from rankbygene.cli import train as train_cli
 from rankbygene.cli.common import new_app
@@ -53,6 +54,7 @@ def main(
 
 app.command("demo", help=demo_cli.HELP)(demo_cli.demo)
 app.add_typer(data_cli.app, name="data", help="Create, import and inspect datasets.")
+app.command("pretrain")(pretrain_cli.pretrain)
 app.command("train")(train_cli.train)
 app.command("extract")(extract_cli.extract)
 app.add_typer(evaluate_cli.app, name="evaluate", help="Evaluate features.")

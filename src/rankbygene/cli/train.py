@@ -9,8 +9,8 @@ import typer
 from rankbygene import keys
 from rankbygene.cli.common import one_of, user_errors, with_default
 from rankbygene.methods import list_methods
-from rankbygene.text import parse_ids
-from rankbygene.training.config import TrainConfig
+from rankbygene.text import parse_floats, parse_ids
+from rankbygene.training.config import JITTER_FIELDS, TrainConfig
 
 D = TrainConfig()  # defaults, shown in --help (defined once, in TrainConfig)
 
@@ -56,6 +56,18 @@ def train(
         None, help=f"Weight λ2 of the distillation loss (default: {D.lambda_dist})."
     ),
     freeze_backbone: bool = typer.Option(None, help="Train the heads only (cached features)."),
+    jitter: str = typer.Option(
+        None,
+        help="Strong view's colour jitter strengths B,C,S,H (brightness, contrast, saturation, "
+        f"hue) (default: {D.jitter_brightness:g},{D.jitter_contrast:g},"
+        f"{D.jitter_saturation:g},{D.jitter_hue:g}, the paper's).",
+    ),
+    p_jitter: float = typer.Option(
+        None, help=f"Strong view: probability of colour jitter (default: {D.p_jitter:g})."
+    ),
+    p_grayscale: float = typer.Option(
+        None, help=f"Strong view: probability of grayscale (default: {D.p_grayscale:g})."
+    ),
     precision: str = typer.Option(
         None, help=f"32 | bf16-mixed | 16-mixed (default: {D.precision})."
     ),
@@ -80,6 +92,7 @@ def train(
     from rankbygene.configs import load_config
     from rankbygene.training.run import train as run_training
 
+    strengths = parse_floats(jitter, len(JITTER_FIELDS), "--jitter")
     saved = out / keys.RUN_CONFIG
     if resume and config is None and saved.is_file():
         config = saved  # flags given now must agree with it (the library checks)
@@ -101,6 +114,9 @@ def train(
         lambda_rank=lambda_rank,
         lambda_dist=lambda_dist,
         freeze_backbone=freeze_backbone,
+        **dict(zip(JITTER_FIELDS, strengths or [None] * len(JITTER_FIELDS), strict=True)),
+        p_jitter=p_jitter,
+        p_grayscale=p_grayscale,
         precision=precision,
         accelerator=accelerator,
         devices=devices,

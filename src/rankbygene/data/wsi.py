@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +24,20 @@ from skimage.morphology import remove_small_objects
 from torchvision.transforms.v2 import functional as TF
 
 from rankbygene.data.images import RegionReader
+from rankbygene.data.patching import window_size_px
+from rankbygene.data.tiling import TILING
 
 __all__ = [
     "SLIDE_SUFFIXES",
+    "THUMBNAIL_UM",
+    "TiledSlide",
+    "list_slides",
     "pyramid_thumbnail",
     "read_thumbnail",
+    "slide_id",
     "slide_mpp",
     "tile_grid",
+    "tile_slide",
     "tile_tissue_fraction",
     "tissue_mask",
 ]
@@ -207,3 +216,118 @@ def tile_grid(
     origins = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.int64)
     keep = tile_tissue_fraction(mask, origins, tile_px, downsample) >= min_tissue
     return origins[keep]
+
+
+THUMBNAIL_UM = 16.0
+"""Thumbnail pixel size for tissue segmentation (≈ CLAM's 64× downsampled level at 0.25 µm/px)."""
+
+
+def list_slides(slides: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Slide files from a directory (every known slide suffix), one file, or a list."""
+    if isinstance(slides, str | Path):
+        root = Path(slides)
+        if root.is_dir():
+            found = sorted(p for p in root.iterdir() if p.name.lower().endswith(SLIDE_SUFFIXES))
+            if not found:
+                raise FileNotFoundError(
+                    f"No slides in {root} (looked for {', '.join(SLIDE_SUFFIXES)})."
+                )
+            return found
+        slides = [root]
+    paths = [Path(p) for p in slides]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"Slide file(s) not found: {', '.join(missing[:5])}.")
+    return paths
+
+
+def slide_id(path: Path) -> str:
+    """Slide id = file name without its (possibly double, e.g. ``.ome.tif``) suffix."""
+    name = path.name
+    for suffix in sorted(SLIDE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+@dataclass
+class TiledSlide:
+    """One slide segmented and tiled: where its tissue tiles are (no tile read yet).
+
+    Attributes:
+        path: the slide file.
+        slide_id: file name without its suffix.
+        mpp: level-0 µm per pixel.
+        shape: level-0 (height, width) in pixels.
+        patch_um: tile side in µm.
+        window_px: tile side in level-0 pixels.
+        downsample: level-0 pixels per thumbnail pixel.
+        thumbnail: the slide at ``downsample`` (what tissue was segmented on).
+        mask: tissue mask of the thumbnail.
+        origins: level-0 top-left corners of the tissue tiles, raster order.
+
+    Shape:
+        thumbnail (h, w, 3) uint8; mask (h, w) bool; origins (T, 2) int64 (x, y).
+    """
+
+    path: Path
+    slide_id: str
+    mpp: float
+    shape: tuple[int, int]
+    patch_um: float
+    window_px: int
+    downsample: int
+    thumbnail: np.ndarray
+    mask: np.ndarray
+    origins: np.ndarray
+
+    @property
+    def n_tiles(self) -> int:
+        """Number of tissue tiles."""
+        return len(self.origins)
+
+
+def tile_slide(
+    path: Path,
+    reader: RegionReader,
+    *,
+    mpp: float | None = None,
+    patch_um: float = TILING.patch_um,
+    min_tissue: float = TILING.min_tissue,
+) -> TiledSlide:
+    """Segment a slide's tissue on a thumbnail and place its non-overlapping tissue tiles.
+
+    The thumbnail comes from a pyramid level when the file has one, else from level 0
+    read block by block; level 0 is never held whole. Both ``extract --slides`` and
+    ``predict --slides`` tile slides here, so they see the same tiles.
+
+    Args:
+        path: the slide file (pixel size and pyramid are read from it).
+        reader: the slide opened with :func:`rankbygene.data.images.open_image`.
+        mpp: level-0 µm per pixel; default: from the file.
+        patch_um: tile side in µm.
+        min_tissue: minimum tissue fraction of a kept tile.
+
+    Raises:
+        ValueError: the pixel size is unknown (neither given nor in the file).
+    """
+    if not 0 <= min_tissue <= 1:
+        raise ValueError(f"min_tissue must be within [0, 1]; got {min_tissue}.")
+    pixel_um = mpp if mpp is not None else slide_mpp(path)
+    if pixel_um is None:
+        raise ValueError(
+            f"slide {path}: its pixel size is not recorded in the file; pass --mpp "
+            "(µm per level-0 pixel, e.g. 0.25 at 40×, 0.5 at 20×)."
+        )
+    window_px = window_size_px(patch_um, pixel_um)
+    shape = reader.shape
+    downsample = max(1, round(THUMBNAIL_UM / pixel_um))
+    thumbnail = pyramid_thumbnail(path, shape, downsample)
+    if thumbnail is None:  # no pyramid: average level 0 block by block
+        thumbnail = read_thumbnail(reader, shape, downsample)
+    mask = tissue_mask(thumbnail)
+    origins = tile_grid(mask, shape, window_px, downsample, min_tissue)
+    return TiledSlide(
+        path, slide_id(path), float(pixel_um), shape, float(patch_um), window_px, downsample,
+        thumbnail, mask, origins,
+    )  # fmt: skip

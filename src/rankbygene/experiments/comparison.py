@@ -8,6 +8,8 @@ come from the training alone. Used by ``rankbygene demo`` and the her2st experim
 Layout under ``out`` (names in :mod:`rankbygene.keys`)::
 
     init/                          shared initial encoder
+    pretrain/                      or a pretraining run on the training samples, whose
+                                   encoder is then the shared initialisation
     runs/{variant}/                training runs
     features/{variant}/            features of every sample of the split
     eval/{panel}/{row}/            gene-prediction results per panel: one row per variant
@@ -42,6 +44,8 @@ from rankbygene.features.extract import extract_features
 from rankbygene.features.runs import extract_run_features
 from rankbygene.fileio import json_safe, write_json
 from rankbygene.models import create_encoder, save_encoder
+from rankbygene.pretraining.config import PretrainConfig
+from rankbygene.pretraining.run import pretrain
 from rankbygene.text import format_mean_std
 from rankbygene.training.artifacts import load_run
 from rankbygene.training.config import TrainConfig
@@ -191,6 +195,22 @@ def save_initialisation(encoder: str, out: Path, seed: int, weights: str | None 
     if not path.exists():
         save_encoder(create_encoder(encoder, weights=weights), out, note="shared initialisation")
     return path
+
+
+def pretrained_initialisation(
+    data: str | Path, train_ids: Sequence[str], out: Path, settings: PretrainConfig
+) -> Path:
+    """Pretrain on the training samples' patches only; returns the encoder weights file.
+
+    The held-out samples' images are never seen: the run's tiles are taken from
+    ``train_ids`` (its ``tiles.json`` records them). A finished run in ``out`` is
+    reused; an unfinished one starts again.
+    """
+    weights = out / keys.RUN_ENCODER_DIR / keys.ENCODER_WEIGHTS
+    if not (out / keys.RUN_ENCODER_DIR / keys.ENCODER_CARD).is_file():
+        config = settings.updated(images=str(data), out=str(out), samples=list(train_ids))
+        pretrain(config, overwrite=out.exists())
+    return weights
 
 
 def _train_variant(

@@ -26,13 +26,15 @@ from rankbygene.experiments.comparison import (
     fix_threads,
     markdown_table,
     own_predictor_notes,
+    pretrained_initialisation,
     run_comparison,
     save_initialisation,
     standard_variants,
     summarise_folds,
 )
-from rankbygene.experiments.settings import Her2stExperimentConfig
+from rankbygene.experiments.settings import HER2ST_LATER_SETTINGS, Her2stExperimentConfig
 from rankbygene.fileio import write_json, write_text_atomic
+from rankbygene.pretraining.config import PretrainConfig
 from rankbygene.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -61,12 +63,29 @@ def run_her2st_experiment(
     """
     started = time.perf_counter()
     out = Path(config.out)
-    recorded = {k: v for k, v in asdict(config).items() if k not in ("out", "folds")}
+    default = asdict(Her2stExperimentConfig())
+    recorded = {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in ("out", "folds") and not (k in HER2ST_LATER_SETTINGS and v == default[k])
+    }
     check_same_settings(out, {**recorded, "rankbygene": __version__}, overwrite)
     fix_threads(config.threads)
+    colour = config.colour()
     # the initial weights first: a bad --weights fails before minutes of importing
     init = save_initialisation(
         config.encoder, out / keys.COMPARISON_INIT, config.seed, config.weights
+    )
+    pretraining = PretrainConfig(
+        encoder=config.encoder,
+        weights=str(init),  # the same start as a random-init comparison
+        method=config.pretrain_method,
+        epochs=config.pretrain_epochs,
+        batch_size=config.batch_size,
+        accelerator="cpu",
+        checkpoint_every=config.pretrain_epochs,
+        seed=config.seed,
+        **colour,
     )
     data_dir = out / keys.COMPARISON_DATA
     if not (data_dir / keys.METADATA_DIR).exists():
@@ -85,6 +104,7 @@ def run_her2st_experiment(
         accelerator="cpu",
         checkpoint_every=config.epochs,
         seed=config.seed,
+        **colour,
     )
     common = {
         "probe": "mlp",
@@ -105,16 +125,21 @@ def run_her2st_experiment(
     per_fold = []
     for train_ids, test_ids in folds:
         logger.info("her2st fold: train %s, test %s", train_ids, test_ids)
+        fold_out = out / keys.EXPERIMENT_FOLDS / "_".join(test_ids)
+        fold_init = init
+        if config.init == "pretrain":  # on this fold's training sections only
+            run = fold_out / keys.COMPARISON_PRETRAIN
+            fold_init = pretrained_initialisation(data_dir, train_ids, run, pretraining)
         per_fold.append(
             run_comparison(
                 data_dir,
                 train_ids,
                 test_ids,
                 variants,
-                out=out / keys.EXPERIMENT_FOLDS / "_".join(test_ids),
+                out=fold_out,
                 train_settings=settings,
                 panels=panels,
-                init_weights=init,
+                init_weights=fold_init,
                 position_baseline=True,
             )
         )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from rankbygene.configs import check_choices
+from rankbygene.training.config import JITTER_FIELDS
 
 __all__ = [
     "COMPARED_METHODS",
@@ -71,7 +74,19 @@ class Her2stExperimentConfig:
         gene_list: Gene-list file evaluated as a second panel (None: top-250 only).
         patch_px: Stored patch size of the 112 µm window.
         encoder: Encoder name (random initialisation unless ``weights``).
-        weights: Initial weights of the encoder (a local file).
+        weights: Initial weights of the encoder (a local file, e.g. the
+            ``encoder/model.safetensors`` of a ``rankbygene pretrain`` run).
+        init: ``random`` (a seeded initialisation, or ``weights``) or ``pretrain``:
+            self-supervised pretraining in each outer fold on the fold's training
+            sections only (starting from ``weights`` when given), whose encoder every
+            variant of the fold then starts from.
+        pretrain_method: ``dino`` or ``simclr`` (with ``init="pretrain"``).
+        pretrain_epochs: Pretraining epochs (with ``init="pretrain"``).
+        jitter: Colour jitter strengths (brightness, contrast, saturation, hue) of the
+            strong views (the training student's and the pretraining views); None: the
+            paper's (0.2, 0.2, 0.2, 0.1).
+        p_jitter: Probability of the colour jitter; None: the paper's 0.8.
+        p_grayscale: Probability of grayscale; None: the paper's 0.2.
         epochs: Training epochs per run.
         batch_size: Training batch.
         lr_image: Image-side learning rate (1e-3: a randomly initialised encoder).
@@ -90,6 +105,12 @@ class Her2stExperimentConfig:
     patch_px: int = 64
     encoder: str = "tiny"
     weights: str | None = None
+    init: Literal["random", "pretrain"] = "random"
+    pretrain_method: Literal["dino", "simclr"] = "dino"
+    pretrain_epochs: int = 20
+    jitter: list[float] | None = None
+    p_jitter: float | None = None
+    p_grayscale: float | None = None
     epochs: int = 8
     batch_size: int = 64
     lr_image: float = 1e-3
@@ -99,3 +120,26 @@ class Her2stExperimentConfig:
     folds: int | None = None
     seed: int = 0
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        check_choices(self)  # --init random|pretrain, --pretrain-method dino|simclr
+
+    def colour(self) -> dict[str, float]:
+        """The colour settings given, as training (and pretraining) config fields."""
+        if self.jitter is not None and len(self.jitter) != len(JITTER_FIELDS):
+            raise ValueError(f"jitter takes {len(JITTER_FIELDS)} strengths; got {self.jitter}.")
+        values = dict(zip(JITTER_FIELDS, self.jitter, strict=True)) if self.jitter else {}
+        given = {"p_jitter": self.p_jitter, "p_grayscale": self.p_grayscale}
+        return values | {k: v for k, v in given.items() if v is not None}
+
+
+HER2ST_LATER_SETTINGS = (
+    "init",
+    "pretrain_method",
+    "pretrain_epochs",
+    "jitter",
+    "p_jitter",
+    "p_grayscale",
+)
+"""Settings added after the first her2st runs: recorded in ``job.json`` only when they
+differ from their default, so an output directory of an earlier run is still reused."""

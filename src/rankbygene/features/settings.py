@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 __all__ = ["EXTRACT", "TILING", "ExtractSettings", "SlideTiling"]
 
+# Slide tiling is data-layer work (pretraining tiles slides too); its defaults are
+# re-exported here beside the extraction ones, where the CLI reads them.
+from rankbygene.data.tiling import TILING, SlideTiling
+
 
 @dataclass(frozen=True)
 class ExtractSettings:
@@ -24,18 +28,4 @@ class ExtractSettings:
     channels_last: bool = True
 
 
-@dataclass(frozen=True)
-class SlideTiling:
-    """How whole slides are tiled (CLAM-style).
-
-    Attributes:
-        patch_um: tile side in µm (CLAM: 256 px at 20× ≈ 128 µm).
-        min_tissue: minimum tissue fraction of a kept tile.
-    """
-
-    patch_um: float = 128.0
-    min_tissue: float = 0.5
-
-
 EXTRACT = ExtractSettings()
-TILING = SlideTiling()

@@ -1,7 +1,7 @@
 """Whole-slide feature bags: tissue tiles of each slide → ``FEATS/{slide_id}.h5``.
 
-Each slide is segmented on a thumbnail, tiled at level 0 into non-overlapping
-``patch_um`` squares that are mostly tissue, and every tile is embedded by a frozen
+Each slide is tiled (:func:`rankbygene.data.wsi.tile_slide`: non-overlapping
+``patch_um`` squares that are mostly tissue) and every tile is embedded by a frozen
 encoder. The file follows CLAM/TRIDENT: ``features`` (T × D float32) and ``coords``
 (T × 2, level-0 **top-left** corners, as CLAM), with attrs ``patch_size_level0``,
 ``mpp``, ``patch_um`` and the encoder; so ``rankbygene evaluate slides`` and CLAM-style
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,9 @@ from tqdm.auto import tqdm
 
 from rankbygene import __version__, keys
 from rankbygene.data.images import RegionReader, open_image
-from rankbygene.data.patching import cut_patches, window_size_px
-from rankbygene.data.wsi import (
-    SLIDE_SUFFIXES,
-    pyramid_thumbnail,
-    read_thumbnail,
-    slide_mpp,
-    tile_grid,
-    tissue_mask,
-)
+from rankbygene.data.patching import cut_patches
+from rankbygene.data.tiling import TILING
+from rankbygene.data.wsi import TiledSlide, list_slides, slide_id, tile_slide
 from rankbygene.features.extract import (
     check_existing_features,
     default_device,
@@ -38,134 +31,13 @@ from rankbygene.features.extract import (
     prepare_encoder,
 )
 from rankbygene.features.io import feature_path, update_summary, write_features
-from rankbygene.features.settings import EXTRACT, TILING
+from rankbygene.features.settings import EXTRACT
 from rankbygene.fileio import remove_stale_temps
 from rankbygene.models import weights_sha256
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "TiledSlide",
-    "embed_tiles",
-    "extract_slide_features",
-    "list_slides",
-    "slide_id",
-    "tile_slide",
-]
-
-THUMBNAIL_UM = 16.0
-"""Thumbnail pixel size for tissue segmentation (≈ CLAM's 64× downsampled level at 0.25 µm/px)."""
-
-
-def list_slides(slides: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Slide files from a directory (every known slide suffix), one file, or a list."""
-    if isinstance(slides, str | Path):
-        root = Path(slides)
-        if root.is_dir():
-            found = sorted(p for p in root.iterdir() if p.name.lower().endswith(SLIDE_SUFFIXES))
-            if not found:
-                raise FileNotFoundError(
-                    f"No slides in {root} (looked for {', '.join(SLIDE_SUFFIXES)})."
-                )
-            return found
-        slides = [root]
-    paths = [Path(p) for p in slides]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"Slide file(s) not found: {', '.join(missing[:5])}.")
-    return paths
-
-
-def slide_id(path: Path) -> str:
-    """Slide id = file name without its (possibly double, e.g. ``.ome.tif``) suffix."""
-    name = path.name
-    for suffix in sorted(SLIDE_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-@dataclass
-class TiledSlide:
-    """One slide segmented and tiled: where its tissue tiles are (no tile read yet).
-
-    Attributes:
-        path: the slide file.
-        slide_id: file name without its suffix.
-        mpp: level-0 µm per pixel.
-        shape: level-0 (height, width) in pixels.
-        patch_um: tile side in µm.
-        window_px: tile side in level-0 pixels.
-        downsample: level-0 pixels per thumbnail pixel.
-        thumbnail: the slide at ``downsample`` (what tissue was segmented on).
-        mask: tissue mask of the thumbnail.
-        origins: level-0 top-left corners of the tissue tiles, raster order.
-
-    Shape:
-        thumbnail (h, w, 3) uint8; mask (h, w) bool; origins (T, 2) int64 (x, y).
-    """
-
-    path: Path
-    slide_id: str
-    mpp: float
-    shape: tuple[int, int]
-    patch_um: float
-    window_px: int
-    downsample: int
-    thumbnail: np.ndarray
-    mask: np.ndarray
-    origins: np.ndarray
-
-    @property
-    def n_tiles(self) -> int:
-        """Number of tissue tiles."""
-        return len(self.origins)
-
-
-def tile_slide(
-    path: Path,
-    reader: RegionReader,
-    *,
-    mpp: float | None = None,
-    patch_um: float = TILING.patch_um,
-    min_tissue: float = TILING.min_tissue,
-) -> TiledSlide:
-    """Segment a slide's tissue on a thumbnail and place its non-overlapping tissue tiles.
-
-    The thumbnail comes from a pyramid level when the file has one, else from level 0
-    read block by block; level 0 is never held whole. Both ``extract --slides`` and
-    ``predict --slides`` tile slides here, so they see the same tiles.
-
-    Args:
-        path: the slide file (pixel size and pyramid are read from it).
-        reader: the slide opened with :func:`rankbygene.data.images.open_image`.
-        mpp: level-0 µm per pixel; default: from the file.
-        patch_um: tile side in µm.
-        min_tissue: minimum tissue fraction of a kept tile.
-
-    Raises:
-        ValueError: the pixel size is unknown (neither given nor in the file).
-    """
-    if not 0 <= min_tissue <= 1:
-        raise ValueError(f"min_tissue must be within [0, 1]; got {min_tissue}.")
-    pixel_um = mpp if mpp is not None else slide_mpp(path)
-    if pixel_um is None:
-        raise ValueError(
-            f"slide {path}: its pixel size is not recorded in the file; pass --mpp "
-            "(µm per level-0 pixel, e.g. 0.25 at 40×, 0.5 at 20×)."
-        )
-    window_px = window_size_px(patch_um, pixel_um)
-    shape = reader.shape
-    downsample = max(1, round(THUMBNAIL_UM / pixel_um))
-    thumbnail = pyramid_thumbnail(path, shape, downsample)
-    if thumbnail is None:  # no pyramid: average level 0 block by block
-        thumbnail = read_thumbnail(reader, shape, downsample)
-    mask = tissue_mask(thumbnail)
-    origins = tile_grid(mask, shape, window_px, downsample, min_tissue)
-    return TiledSlide(
-        path, slide_id(path), float(pixel_um), shape, float(patch_um), window_px, downsample,
-        thumbnail, mask, origins,
-    )  # fmt: skip
+__all__ = ["embed_tiles", "extract_slide_features"]
 
 
 @torch.inference_mode()

@@ -1,6 +1,12 @@
 """Encoders (registry, weights, save/load), heads, teacher-student EMA, augmentations."""
 
-from rankbygene.models.augment import color_jitter, strong_augment, weak_augment
+from rankbygene.models.augment import (
+    PAPER_COLOUR,
+    ColourAugment,
+    color_jitter,
+    strong_augment,
+    weak_augment,
+)
 from rankbygene.models.checkpoint import load_weights, read_state_dict
 from rankbygene.models.ctranspath import ConvStem
 from rankbygene.models.encoders import Encoder
@@ -24,7 +30,9 @@ from rankbygene.models.tiny import TinyCNN
 from rankbygene.models.transform import EncoderTransform
 
 __all__ = [
+    "PAPER_COLOUR",
     "BackboneWithHead",
+    "ColourAugment",
     "ConvStem",
     "Encoder",
     "EncoderSpec",

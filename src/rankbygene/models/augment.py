@@ -10,7 +10,9 @@ Design decisions:
   vertical flip bits. This is the same distribution as "random h-flip, random
   v-flip, random 90° rotation" and needs no per-rotation gather. Square images only.
 - Strong view: h/v flips, then colour jitter (brightness, contrast, saturation 0.2,
-  hue 0.1) with p = 0.8, then grayscale with p = 0.2. The jitter factors are drawn
+  hue 0.1) with p = 0.8, then grayscale with p = 0.2 (the paper's strengths, the
+  defaults of :class:`ColourAugment`; a training config may set others, since strong
+  colour changes also erase stain cues that carry signal). The jitter factors are drawn
   per sample and applied as batched tensor ops (torchvision's formulas: blends with
   black, the mean gray level and the gray image; hue rotation in HSV). Unlike
   torchvision's ``ColorJitter`` the four ops run in a fixed order (brightness,
@@ -20,12 +22,48 @@ Design decisions:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-JITTER_STRENGTH = (0.2, 0.2, 0.2, 0.1)  # brightness, contrast, saturation, hue
-P_JITTER = 0.8
-P_GRAYSCALE = 0.2
+
+@dataclass(frozen=True)
+class ColourAugment:
+    """Colour strengths of the strong view; the defaults are the paper's.
+
+    Attributes:
+        brightness: factor drawn in [1 − b, 1 + b].
+        contrast: factor drawn in [1 − c, 1 + c].
+        saturation: factor drawn in [1 − s, 1 + s].
+        hue: shift drawn in [−h, h] turns (at most 0.5).
+        p_jitter: probability of the colour jitter.
+        p_grayscale: probability of the grayscale conversion.
+    """
+
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.1
+    p_jitter: float = 0.8
+    p_grayscale: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"{name} strength must be within [0, 1]; got {getattr(self, name)}."
+                )
+        if not 0.0 <= self.hue <= 0.5:
+            raise ValueError(f"hue strength must be within [0, 0.5]; got {self.hue}.")
+        for name in ("p_jitter", "p_grayscale"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"{name} must be a probability in [0, 1]; got {getattr(self, name)}."
+                )
+
+
+PAPER_COLOUR = ColourAugment()
 
 
 def _check_images(x: torch.Tensor, square: bool) -> None:
@@ -146,12 +184,17 @@ def _uniform_factor(u: torch.Tensor, strength: float, centre: float) -> torch.Te
     return centre - strength + 2.0 * strength * u
 
 
-def strong_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def strong_augment(
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    colour: ColourAugment = PAPER_COLOUR,
+) -> torch.Tensor:
     """Flips, colour jitter (p=0.8) and grayscale (p=0.2), per sample (the student's view).
 
     Args:
         x: RGB patches, uint8.
         generator: Randomness; the same seed gives the same output.
+        colour: Jitter strengths and probabilities (default: the paper's).
 
     Shape:
         x: (B, 3, H, W); output: (B, 3, H, W) uint8.
@@ -159,11 +202,11 @@ def strong_augment(x: torch.Tensor, generator: torch.Generator | None = None) ->
     _check_images(x, square=False)
     u = _draws(x, 8, generator)
     x = _flips(x, u[:, 0] < 0.5, u[:, 1] < 0.5)
-    jitter = u[:, 2] < P_JITTER
-    gray = u[:, 3] < P_GRAYSCALE
+    jitter = u[:, 2] < colour.p_jitter
+    gray = u[:, 3] < colour.p_grayscale
     if not bool((jitter | gray).any()):
         return x
-    b, c, s, h = JITTER_STRENGTH
+    b, c, s, h = colour.brightness, colour.contrast, colour.saturation, colour.hue
     xf = TF.to_dtype(x, torch.float32, scale=True)
     jittered = color_jitter(
         xf,

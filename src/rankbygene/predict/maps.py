@@ -26,8 +26,7 @@ from PIL import Image
 
 from rankbygene import keys
 from rankbygene.data.images import ArrayReader, RegionReader
-from rankbygene.data.wsi import pyramid_thumbnail, read_thumbnail
-from rankbygene.features.slides import TiledSlide
+from rankbygene.data.wsi import TiledSlide, pyramid_thumbnail, read_thumbnail
 from rankbygene.fileio import atomic_path
 from rankbygene.report.plots.common import REPORT_DPI, new_axes, new_figure
 from rankbygene.report.plots.spatial import gene_map_limits, plot_gene_map_grid

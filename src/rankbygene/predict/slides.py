@@ -1,7 +1,7 @@
 """``rankbygene predict --slides``: gene-expression maps of whole slides.
 
 Each slide is segmented and tiled as ``extract --slides`` does it
-(:func:`rankbygene.features.slides.tile_slide`), at the window of the predictor's card,
+(:func:`rankbygene.data.wsi.tile_slide`), at the window of the predictor's card,
 and its tiles stream through the encoder and the predictor a batch at a time
 (:func:`~rankbygene.features.slides.embed_tiles`): tiled TIFF/SVS slides are read by
 region and never held whole (JPEG/PNG have no regions: Pillow decodes them whole).
@@ -24,8 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 from rankbygene.data.images import open_image
+from rankbygene.data.wsi import TiledSlide, list_slides, slide_id, tile_slide
 from rankbygene.features.extract import default_device, prepare_encoder
-from rankbygene.features.slides import TiledSlide, embed_tiles, list_slides, slide_id, tile_slide
+from rankbygene.features.slides import embed_tiles
 from rankbygene.predict.encoders import EncoderSource
 from rankbygene.predict.identity import check_same_encoder
 from rankbygene.predict.maps import map_background, plot_slide_map, save_map

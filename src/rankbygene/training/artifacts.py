@@ -36,6 +36,11 @@ from rankbygene.methods import Method, get_method
 from rankbygene.methods.histogene import HisToGeneNet
 from rankbygene.models import Encoder, MLPHead, load_encoder, save_encoder
 from rankbygene.models.checkpoint import read_safetensors
+from rankbygene.pretraining.artifacts import (
+    PretrainedRun,
+    is_pretraining_run,
+    load_pretraining_run,
+)
 from rankbygene.training.config import TrainConfig
 
 __all__ = [
@@ -77,8 +82,18 @@ EXECUTION_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def check_run_directory(out: Path, *, resume: bool, overwrite: bool) -> None:
+def check_run_directory(
+    out: Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    marker: str = keys.RUN_CONFIG,
+    kind: str = "training run",
+) -> None:
     """The rule for an existing ``--out`` (see the module docstring).
+
+    ``marker`` is the file that makes a directory a run of this ``kind`` (a pretraining
+    run follows the same rule with its own config file).
 
     Raises:
         ValueError: both flags; a non-empty directory that is not a run; an existing
@@ -97,10 +112,10 @@ def check_run_directory(out: Path, *, resume: bool, overwrite: bool) -> None:
         return
     if not out.is_dir() or not any(out.iterdir()):
         return
-    if not (out / keys.RUN_CONFIG).is_file():
+    if not (out / marker).is_file():
         raise ValueError(
-            f"{out}: the directory is not empty and is not a training run (no "
-            f"{keys.RUN_CONFIG}); choose a new or empty --out."
+            f"{out}: the directory is not empty and is not a {kind} (no "
+            f"{marker}); choose a new or empty --out."
         )
     if not overwrite:
         raise ValueError(
@@ -109,13 +124,14 @@ def check_run_directory(out: Path, *, resume: bool, overwrite: bool) -> None:
         )
 
 
-def remove_run(out: Path) -> None:
-    """Delete the files a run writes (:data:`RUN_FILES`), before ``overwrite`` writes anew.
+def remove_run(out: Path, files: tuple[str, ...] = RUN_FILES) -> None:
+    """Delete the files a run writes (``files``: :data:`RUN_FILES` of a training run),
+    before ``overwrite`` writes anew.
 
     Only known names are removed (checkpoints: only ``*.ckpt``), so nothing a user put
     beside the run is lost.
     """
-    for name in RUN_FILES:
+    for name in files:
         path = out / name
         if name == keys.RUN_CHECKPOINTS and path.is_dir():
             for ckpt in path.glob("*.ckpt"):
@@ -317,8 +333,12 @@ class TrainedRun:
         return image_head.eval(), gene_encoder.eval()
 
 
-def load_run(run_dir: str | Path) -> TrainedRun:
+def load_run(run_dir: str | Path) -> TrainedRun | PretrainedRun:
     """Open a finished training run, checking that it is one.
+
+    A self-supervised pretraining run (``rankbygene pretrain``) opens too, as an
+    image-encoder run with no panel and no predictor of its own, so every reader of a
+    run's encoder (``extract --run``, ``predict --run``, comparisons) takes it.
 
     Raises:
         FileNotFoundError: not a run directory, or a run that has not finished (its
@@ -326,6 +346,8 @@ def load_run(run_dir: str | Path) -> TrainedRun:
         ValueError: a config that does not parse or names an unknown method.
     """
     run_dir = Path(run_dir)
+    if is_pretraining_run(run_dir):
+        return load_pretraining_run(run_dir)
     if not (run_dir / keys.RUN_CONFIG).is_file():
         raise FileNotFoundError(
             f"{run_dir} is not a training run (no {keys.RUN_CONFIG}). Train one with "

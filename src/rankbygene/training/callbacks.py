@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pandas as pd
@@ -13,15 +15,32 @@ from rankbygene.fileio import atomic_path
 _PREFIXES = ("train_", "val_", "momentum")
 
 
+def count_spots(batch: dict[str, Any]) -> int:
+    """Spots in a training batch (a module-level function: DDP spawn pickles callbacks)."""
+    return int(batch["expr"].shape[0])
+
+
 class EpochMetricsCSV(L.Callback):
     """Write ``metrics.csv``: epoch, each loss term, rank accuracies, throughput.
 
     Rows of epochs at or after the current one are replaced, so a resumed run leaves
     one row per epoch. Written atomically (temp file + rename) by rank 0 only.
+
+    Args:
+        path: the CSV file.
+        count: the number of items in a batch (default: spots, ``batch["expr"]``).
+        unit: what is counted; the throughput column is ``{unit}_per_second``.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        count: Callable[[Any], int] | None = None,
+        unit: str = "spots",
+    ) -> None:
         self.path = Path(path)
+        self._count = count or count_spots
+        self._unit = unit
         self._start = 0.0
         self._spots = 0
 
@@ -30,7 +49,7 @@ class EpochMetricsCSV(L.Callback):
         self._spots = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._spots += int(batch["expr"].shape[0])
+        self._spots += self._count(batch)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -41,7 +60,7 @@ class EpochMetricsCSV(L.Callback):
             if key.startswith(_PREFIXES):
                 row[key] = float(value)
         row["epoch_seconds"] = seconds
-        row["spots_per_second"] = self._spots * trainer.world_size / max(seconds, 1e-9)
+        row[f"{self._unit}_per_second"] = self._spots * trainer.world_size / max(seconds, 1e-9)
         table = pd.read_csv(self.path) if self.path.exists() else pd.DataFrame()
         if len(table):
             table = table[table["epoch"] < trainer.current_epoch]

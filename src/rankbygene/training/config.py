@@ -23,6 +23,26 @@ Precision = Literal[
     "bf16-true", "transformer-engine", "transformer-engine-float16",
 ]  # fmt: skip
 
+COLOUR_FIELDS = {
+    "jitter_brightness": "brightness",
+    "jitter_contrast": "contrast",
+    "jitter_saturation": "saturation",
+    "jitter_hue": "hue",
+    "p_jitter": "p_jitter",
+    "p_grayscale": "p_grayscale",
+}
+"""Config field → :class:`rankbygene.models.ColourAugment` field (the strong view's colour)."""
+
+
+def colour_kwargs(config: Any) -> dict[str, float]:
+    """The :data:`COLOUR_FIELDS` of a config (training or pretraining) as keyword
+    arguments of :class:`rankbygene.models.ColourAugment`."""
+    return {name: getattr(config, field) for field, name in COLOUR_FIELDS.items()}
+
+
+JITTER_FIELDS = ("jitter_brightness", "jitter_contrast", "jitter_saturation", "jitter_hue")
+"""The four strengths ``--jitter B,C,S,H`` sets, in that order."""
+
 
 @dataclass
 class TrainConfig:
@@ -60,6 +80,13 @@ class TrainConfig:
         momentum_start: EMA momentum at the start of the cosine schedule (0.96).
         momentum_end: EMA momentum at the end (1.0).
         student_augment: ``strong``, ``weak`` or ``none``; None = the method's default.
+        jitter_brightness: Strong view: brightness factor in [1 − b, 1 + b] (paper: 0.2).
+        jitter_contrast: Strong view: contrast factor in [1 − c, 1 + c] (paper: 0.2).
+        jitter_saturation: Strong view: saturation factor in [1 − s, 1 + s] (paper: 0.2).
+        jitter_hue: Strong view: hue shift in [−h, h] turns (paper: 0.1).
+        p_jitter: Strong view: probability of the colour jitter (paper: 0.8).
+        p_grayscale: Strong view: probability of grayscale (paper: 0.2). Lower the
+            strengths to keep more of the stain's colour, which carries signal in H&E.
         freeze_backbone: Train heads only (the backbone stays in eval mode).
         cache_frozen_features: With a frozen backbone, compute its features once and train
             the heads on the cache (no augmentation of the backbone input then).
@@ -105,6 +132,12 @@ class TrainConfig:
     momentum_start: float = 0.96
     momentum_end: float = 1.0
     student_augment: Literal["strong", "weak", "none"] | None = None
+    jitter_brightness: float = 0.2
+    jitter_contrast: float = 0.2
+    jitter_saturation: float = 0.2
+    jitter_hue: float = 0.1
+    p_jitter: float = 0.8
+    p_grayscale: float = 0.2
     freeze_backbone: bool = False
     cache_frozen_features: bool = True
     train_last_blocks: int | None = None
@@ -142,6 +175,11 @@ class TrainConfig:
         """Write the config as YAML."""
         with open(path, "w") as handle:
             yaml.safe_dump(self.to_dict(), handle, sort_keys=False)
+
+    def colour_augment(self) -> dict[str, float]:
+        """The strong view's colour settings, as keyword arguments of
+        :class:`rankbygene.models.ColourAugment`."""
+        return colour_kwargs(self)
 
     def updated(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (None values are ignored)."""

@@ -9,7 +9,9 @@ compute named loss terms, then update the teacher by EMA after the optimizer ste
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -20,6 +22,7 @@ from rankbygene.losses import rank_accuracy, rank_accuracy_full
 from rankbygene.methods import get_method
 from rankbygene.models import (
     BackboneWithHead,
+    ColourAugment,
     MLPHead,
     TeacherStudent,
     create_encoder,
@@ -33,7 +36,15 @@ from rankbygene.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-_AUGMENT = {"strong": strong_augment, "weak": weak_augment}
+Augment = Callable[..., torch.Tensor]
+
+
+def student_augmentation(kind: str, config: TrainConfig) -> Augment | None:
+    """The student's view: ``strong`` with the config's colour strengths, ``weak``, or
+    None (``none``)."""
+    if kind == "strong":
+        return functools.partial(strong_augment, colour=ColourAugment(**config.colour_augment()))
+    return {"weak": weak_augment}.get(kind)
 
 
 class AlignmentModule(L.LightningModule):
@@ -72,7 +83,7 @@ class AlignmentModule(L.LightningModule):
         self.gene_encoder = nn.Identity() if predicts else MLPHead(n_genes, config.proj_dim)
         self.objective = self.method.build_objective(config)
         augment = config.student_augment or self.method.student_augment
-        self.student_augment = _AUGMENT.get(augment)
+        self.student_augment = student_augmentation(augment, config)
         self.save_hyperparameters({"config": config.to_dict(), "n_genes": n_genes})
 
     @property

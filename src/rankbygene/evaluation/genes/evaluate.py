@@ -175,6 +175,8 @@ def _warn_on_mismatch(inp: EvalInputs, run: TrainedRun, config: GeneEvalConfig) 
             logger.warning(
                 "features in %s come from run %s, not %s", inp.features_dir, source, run.path
             )
+    if not run.genes:
+        return  # a pretraining run saw no expression: no target scale to compare
     if (run.config.target_sum, run.config.smooth) != (config.target_sum, config.smooth):
         logger.warning(
             "run %s was trained on targets with target_sum=%g, smooth=%s; the evaluation uses "
