@@ -26,6 +26,11 @@ def her2st(
     gene_list: Path = typer.Option(None, help="Gene-list file evaluated as a second panel."),
     encoder: str = typer.Option(None, help=f"Encoder name (default: {H.encoder})."),
     weights: str = typer.Option(None, help="Initial encoder weights (local file)."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="Start an encoder worth its pretraining (uni, ctranspath) at random.",
+    ),
     patch_px: int = typer.Option(
         None, help=f"Stored patch size of the 112 µm window (default: {H.patch_px})."
     ),
@@ -49,6 +54,7 @@ def her2st(
         gene_list=gene_list,
         encoder=encoder,
         weights=weights,
+        random_init=random_init or None,
         patch_px=patch_px,
         epochs=epochs,
         probe_epochs=probe_epochs,

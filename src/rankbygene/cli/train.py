@@ -25,6 +25,11 @@ def train(
         None, help=f"Encoder (tiny, uni, a timm name...) (default: {D.encoder})."
     ),
     weights: str = typer.Option(None, help="Local weights file for the encoder, or 'hub'."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="Train an encoder worth its pretraining (uni, ctranspath) from random weights.",
+    ),
     train_samples: str = typer.Option(
         None, help="Comma list of training sample ids (default: all)."
     ),
@@ -83,6 +88,7 @@ def train(
         method=method,
         encoder=encoder,
         weights=weights,
+        random_init=random_init or None,
         train_samples=parse_ids(train_samples) or None,
         val_samples=parse_ids(val_samples) or None,
         val_split=val_split,

@@ -33,6 +33,7 @@ from rankbygene.experiments.comparison import (
 )
 from rankbygene.experiments.settings import Her2stExperimentConfig
 from rankbygene.fileio import write_json, write_text_atomic
+from rankbygene.models import check_weights_given
 from rankbygene.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -60,13 +61,20 @@ def run_her2st_experiment(
     between calls); other settings are refused unless ``overwrite``.
     """
     started = time.perf_counter()
+    check_weights_given(config.encoder, config.weights, config.random_init)  # before any output
     out = Path(config.out)
     recorded = {k: v for k, v in asdict(config).items() if k not in ("out", "folds")}
+    if not config.random_init:  # outputs from before the option stay reusable
+        del recorded["random_init"]
     check_same_settings(out, {**recorded, "rankbygene": __version__}, overwrite)
     fix_threads(config.threads)
     # the initial weights first: a bad --weights fails before minutes of importing
     init = save_initialisation(
-        config.encoder, out / keys.COMPARISON_INIT, config.seed, config.weights
+        config.encoder,
+        out / keys.COMPARISON_INIT,
+        config.seed,
+        config.weights,
+        random_init=config.random_init,
     )
     data_dir = out / keys.COMPARISON_DATA
     if not (data_dir / keys.METADATA_DIR).exists():

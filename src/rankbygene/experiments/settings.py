@@ -72,6 +72,8 @@ class Her2stExperimentConfig:
         patch_px: Stored patch size of the 112 µm window.
         encoder: Encoder name (random initialisation unless ``weights``).
         weights: Initial weights of the encoder (a local file).
+        random_init: Start an encoder worth its pretraining (uni, ctranspath) from a
+            random initialisation on purpose (otherwise no ``weights`` is an error).
         epochs: Training epochs per run.
         batch_size: Training batch.
         lr_image: Image-side learning rate (1e-3: a randomly initialised encoder).
@@ -90,6 +92,7 @@ class Her2stExperimentConfig:
     patch_px: int = 64
     encoder: str = "tiny"
     weights: str | None = None
+    random_init: bool = False
     epochs: int = 8
     batch_size: int = 64
     lr_image: float = 1e-3

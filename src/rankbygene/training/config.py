@@ -34,7 +34,10 @@ class TrainConfig:
         method: a registered method (``rankbygene``, ``hest-ft``, ``bleep``, ``stnet``,
             ``histogene``; see ``rankbygene.methods``).
         encoder: Encoder registry name (``tiny``, ``uni``, ``resnet50-trunc``, a timm name...).
-        weights: Local weights file for the encoder (or ``hub``); None = random init.
+        weights: Local weights file for the encoder (or ``hub``); None = random init,
+            refused for an encoder worth its pretraining (uni, ctranspath) unless
+            ``random_init``.
+        random_init: Start such an encoder from a random initialisation on purpose.
         train_samples: Sample ids used for training (None = every sample).
         val_samples: Explicit validation sample ids (taken out of the training ids).
         val_split: Automatic validation hold-out when ``val_samples`` is not given:
@@ -81,6 +84,7 @@ class TrainConfig:
     method: str = "rankbygene"
     encoder: str = "tiny"
     weights: str | None = None
+    random_init: bool = False
     train_samples: list[str] | None = None
     val_samples: list[str] | None = None
     val_split: Literal["patient", "section", "none"] = "patient"

@@ -21,6 +21,7 @@ from rankbygene.data import STDataset, read_dataset
 from rankbygene.fileio import remove_stale_temps
 from rankbygene.methods import get_method
 from rankbygene.methods.histogene.module import HisToGeneModule, build_section_training
+from rankbygene.models import check_weights_given
 from rankbygene.models.checkpoint import load_torch_file
 from rankbygene.training.artifacts import (
     check_resume_config,
@@ -153,6 +154,10 @@ def train(
         OSError: unreadable inputs, a truncated checkpoint, a full disk.
     """
     config = resolve_config(config)
+    method = get_method(config.method)
+    whole_section = method.network == "section-transformer"
+    if not whole_section:  # before any work: the model is built last, and may be a ViT-L
+        check_weights_given(config.encoder, config.weights, config.random_init)
     L.seed_everything(config.seed, workers=True, verbose=False)
     out = Path(config.out)
     check_run_directory(out, resume=config.resume, overwrite=overwrite)
@@ -181,8 +186,6 @@ def train(
         check_resume_config(out, as_run)
         load_torch_file(last_ckpt, mmap=True)  # refuse an unsafe or truncated file up front
 
-    method = get_method(config.method)
-    whole_section = method.network == "section-transformer"
     build = build_section_training if whole_section else _build_spot_training
     module, datamodule, n_train = build(config, dataset, fit_ids, val_ids, genes)
 
