@@ -61,6 +61,11 @@ def train(
     strategy: str = typer.Option(None, help=f"Lightning strategy (default: {D.strategy})."),
     num_workers: int = typer.Option(None, help=f"DataLoader workers (default: {D.num_workers})."),
     seed: int = typer.Option(None, help=f"Random seed (default: {D.seed})."),
+    checkpoint_every: int = typer.Option(
+        None,
+        help="Also keep checkpoints/epochNNN.ckpt every N epochs "
+        f"(default: {D.checkpoint_every}: only last.ckpt).",
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -105,6 +110,7 @@ def train(
         strategy=strategy,
         num_workers=num_workers,
         seed=seed,
+        checkpoint_every=checkpoint_every,
         resume=resume or None,
     )
     typer.echo(f"Run written to {run_training(cfg, overwrite=overwrite)}")

@@ -91,7 +91,6 @@ def run_her2st_experiment(
         panel=config.train_panel,
         val_split="none",
         accelerator="cpu",
-        checkpoint_every=config.epochs,
         seed=config.seed,
     )
     common = {

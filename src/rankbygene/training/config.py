@@ -74,7 +74,9 @@ class TrainConfig:
         strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``...).
         num_workers: DataLoader workers.
         preload: Load all patches of the training samples into memory (small data).
-        checkpoint_every: Save a checkpoint every N epochs (``last.ckpt`` always).
+        checkpoint_every: Also keep ``epochNNN.ckpt`` every N epochs (0: off). Only
+            ``last.ckpt`` is kept otherwise: a checkpoint holds the student, the EMA
+            teacher, the gene encoder and Adam's two moments, tens of MB with d = 1024.
         seed: Global seed; CPU runs are deterministic for a seed.
         resume: Continue from ``out/checkpoints/last.ckpt``.
     """
@@ -119,7 +121,7 @@ class TrainConfig:
     strategy: str = "auto"
     num_workers: int = 0
     preload: bool = True
-    checkpoint_every: int = 1
+    checkpoint_every: int = 0
     seed: int = 0
     resume: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

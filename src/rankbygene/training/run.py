@@ -83,6 +83,10 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         raise ValueError("No run directory given: pass --out RUN.")
     if config.epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {config.epochs}.")
+    if config.checkpoint_every < 0:
+        raise ValueError(
+            f"checkpoint_every must be ≥ 0 (0 keeps only last.ckpt), got {config.checkpoint_every}."
+        )
     if config.batch_size < 3:
         raise ValueError(
             f"batch_size must be ≥ 3 (a triplet needs 3 spots), got {config.batch_size}."
@@ -100,6 +104,28 @@ def _cache_features(module: AlignmentModule, ds: SpotTensorDataset, batch: int) 
             images = ds.__getitems__(idx)["image"]
             feats.append(module.backbone_features(module.backbone, images))
     return torch.cat(feats).clone()
+
+
+def _checkpoint_callbacks(directory: Path, keep: int) -> list[ModelCheckpoint]:
+    """``last.ckpt`` after every epoch, and ``epochNNN.ckpt`` kept every ``keep`` epochs.
+
+    Lightning writes ``save_last`` only in an epoch that saved a top-k file, so with
+    no kept epochs ``last.ckpt`` is the single top-k file itself (monitor None: the
+    latest). Two callbacks need different ``every_n_epochs`` (their state key).
+    """
+    epochs = {"filename": "epoch{epoch:03d}", "auto_insert_metric_name": False, "save_top_k": -1}
+    if keep == 1:
+        return [ModelCheckpoint(directory, every_n_epochs=1, save_last=True, **epochs)]
+    last = ModelCheckpoint(
+        directory,
+        filename=Path(keys.RUN_LAST_CKPT).stem,
+        every_n_epochs=1,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    if keep == 0:
+        return [last]
+    return [last, ModelCheckpoint(directory, every_n_epochs=keep, **epochs)]
 
 
 def _build_spot_training(
@@ -205,14 +231,7 @@ def train(
         ",".join(val_ids) or "nothing",
         len(genes),
     )
-    checkpoint = ModelCheckpoint(
-        dirpath=out / keys.RUN_CHECKPOINTS,
-        filename="epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        every_n_epochs=config.checkpoint_every,
-        save_top_k=-1,
-        save_last=True,
-    )
+    checkpoints = _checkpoint_callbacks(out / keys.RUN_CHECKPOINTS, config.checkpoint_every)
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -220,7 +239,7 @@ def train(
         num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision=config.precision,
-        callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
+        callbacks=[*checkpoints, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         logger=False,
         num_sanity_val_steps=0,
