@@ -186,7 +186,7 @@ def train(
         check_weights_given(config.encoder, config.weights, config.random_init)
     L.seed_everything(config.seed, workers=True, verbose=False)
     out = Path(config.out)
-    check_run_directory(out, resume=config.resume, overwrite=overwrite)
+    continues = check_run_directory(out, resume=config.resume, overwrite=overwrite)
     dataset: STDataset = read_dataset(config.data)
     train_ids = list(config.train_samples or dataset.ids)
     unknown = sorted(set(train_ids) - set(dataset.ids))
@@ -207,20 +207,32 @@ def train(
     )
     last_ckpt = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT
     as_run = config.updated(train_samples=fit_ids, val_samples=val_ids)  # what config.yaml holds
-    if config.resume:
+    restart = config.resume and not continues
+    if continues:
         check_resume_panel(out, genes)
         check_resume_config(out, as_run)
         load_torch_file(last_ckpt, mmap=True)  # refuse an unsafe or truncated file up front
+    elif restart and (out / keys.RUN_CONFIG).is_file():
+        check_resume_config(out, as_run)
+        logger.warning(
+            "%s: nothing to resume (no %s/%s: the run stopped before its first checkpoint); "
+            "training it from scratch.",
+            out,
+            keys.RUN_CHECKPOINTS,
+            keys.RUN_LAST_CKPT,
+        )
+    elif restart:
+        logger.warning("%s: nothing to resume (no run there yet); training from scratch.", out)
 
     build = build_section_training if whole_section else _build_spot_training
     module, datamodule, n_train = build(config, dataset, fit_ids, val_ids, genes)
 
-    if overwrite:
+    if overwrite or restart:
         remove_run(out)  # the new run's inputs are checked: the old run can go
     out.mkdir(parents=True, exist_ok=True)
     for directory in (out, out / keys.RUN_CHECKPOINTS):
         remove_stale_temps(directory)  # of a killed run's interrupted writes
-    if not config.resume:
+    if not continues:
         write_run_start(out, as_run, genes)
     logger.info(
         "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
@@ -249,13 +261,13 @@ def train(
         log_every_n_steps=1,
         default_root_dir=out,
     )
-    ckpt_path = last_ckpt if config.resume else None
+    ckpt_path = last_ckpt if continues else None
     with warnings.catch_warnings():
         # The EMA teacher is kept in eval mode by design (BN statistics come from the EMA).
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         # Lightning's own pytree helper trips a torch deprecation; nothing a user can act on.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-        if config.resume:  # resuming writes into the existing checkpoint directory on purpose
+        if continues:  # resuming writes into the existing checkpoint directory on purpose
             warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if trainer.is_global_zero:
