@@ -79,7 +79,6 @@ def run(
             panel="top100",
             accelerator="cpu",
             val_split="none",
-            checkpoint_every=epochs,
         )
         for method in parse_ids(methods):
             run_dir = train(base.updated(out=str(root / method), method=method))
@@ -97,7 +96,6 @@ def run(
                 freeze_backbone=True,
                 batch_size=32,
                 epochs=frozen_epochs,
-                checkpoint_every=frozen_epochs,
             )
             label = f"frozen {frozen_encoder} (224 px)"
             for suffix, cache in (("cached features", True), ("recomputed each epoch", False)):

@@ -98,3 +98,13 @@ def test_open_hdf5_names_a_truncated_file(tmp_path):
         open_hdf5(path, fix="fix")
     with pytest.raises(FileNotFoundError, match="no such file"):
         open_hdf5(tmp_path / "missing.h5")
+
+
+def test_atomic_files_get_the_umask_mode_whatever_their_writer_chose(tmp_path):
+    """safetensors creates its file 0600: the result must be as readable as any file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = tmp_path / "model.safetensors"
+    with atomic_path(target) as tmp:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600))
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

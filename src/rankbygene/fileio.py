@@ -82,12 +82,26 @@ def remove_stale_temps(directory: str | Path) -> list[Path]:
     return removed
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where /proc says it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable read is set-and-restore
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path``.
 
     The temporary file is removed if the block raises, so a crash leaves the old
-    file (or nothing) behind. An ``OSError`` on the temporary file (a full disk, a
+    file (or nothing) behind. The file gets the mode the umask gives new files,
+    whatever mode its writer created it with. An ``OSError`` on the temporary file (a full disk, a
     read-only directory) is raised again naming ``path``.
     """
     path = Path(path)
@@ -95,6 +109,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = _temp_path(path)
     try:
         yield tmp
+        # Some writers (safetensors) create their file 0600; give it the mode any
+        # new file gets, so weights are as readable as the rest of the output.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as err:
         # A failed write of the temporary file (a full disk, a read-only directory) says

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rankbygene.losses import (
     DistillationLoss,
@@ -84,10 +85,15 @@ def test_distillation_teacher_gets_no_gradient(pair):
         assert t.grad is None
 
 
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """A LayerNorm without affine parameters (torch's eps 1e-5)."""
+    return (x - x.mean(axis=1, keepdims=True)) / np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+
+
 def test_soft_clip_hand_computation(pair):
     v, g = pair
     tau = 0.5
-    vn, gn = _unit(v.numpy()), _unit(g.numpy())
+    vn, gn = _standardise(v.numpy()), _standardise(g.numpy())
     logits = vn @ gn.T / tau
     z = (vn @ vn.T + gn @ gn.T) / 2 / tau
     targets = np.exp(_log_softmax_rows(z))
@@ -102,3 +108,40 @@ def test_soft_clip_gradients_reach_both_sides(pair):
     v, g = (x.clone().requires_grad_(True) for x in pair)
     soft_clip_loss(v, g).backward()
     assert v.grad.abs().sum() > 0 and g.grad.abs().sum() > 0
+
+
+def test_soft_clip_gradient_flows_through_the_targets_as_in_bleep(pair):
+    """The image side reaches the loss through the logits and through the targets."""
+    v, g = (x.clone().requires_grad_(True) for x in pair)
+    soft_clip_loss(v, g).backward()
+    vn, gn = F.layer_norm(v, (4,)), F.layer_norm(g, (4,))
+    targets = ((vn @ vn.T + gn @ gn.T) / 2).softmax(dim=1).detach()
+    logits = vn @ gn.T
+    logits_only = 0.5 * (
+        F.cross_entropy(logits, targets, reduction="none")
+        + F.cross_entropy(logits.T, targets.T, reduction="none")
+    )
+    (grad,) = torch.autograd.grad(logits_only.mean(), v)
+    assert not torch.allclose(v.grad, grad)
+
+
+def test_soft_clip_learns_to_align_correlated_modalities():
+    """Two learnable linear projections of inputs that share a latent: BLEEP's loss must
+    fall well below ln N (its value for uniform targets and logits), not sit at it."""
+    torch.manual_seed(0)
+    n, latent, width, dim = 64, 16, 32, 16
+    z = torch.randn(512, latent)
+    image_in = z @ torch.randn(latent, width) + 0.1 * torch.randn(512, width)
+    gene_in = z @ torch.randn(latent, width) + 0.1 * torch.randn(512, width)
+    image_proj, gene_proj = torch.nn.Linear(width, dim), torch.nn.Linear(width, dim)
+    params = [*image_proj.parameters(), *gene_proj.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    losses = []
+    for _ in range(300):
+        idx = torch.randint(0, 512, (n,))
+        loss = soft_clip_loss(image_proj(image_in[idx]), gene_proj(gene_in[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-20:]) < 0.5 * np.log(n)

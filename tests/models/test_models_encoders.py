@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import timm
 import torch
@@ -13,6 +15,7 @@ from rankbygene.models import (
     create_encoder,
     get_encoder_spec,
     list_encoders,
+    register_encoder,
 )
 
 # per-name test input: small where the architecture allows it
@@ -61,7 +64,7 @@ def test_registry_lists_the_paper_encoders():
 
 @pytest.mark.parametrize("name", FAST)
 def test_encoder_contract(name: str):
-    enc = create_encoder(name)
+    enc = create_encoder(name, random_init=True)
     assert enc.name == name
     assert enc.embed_dim == EMBED_DIM[name]
     assert isinstance(enc.transform, EncoderTransform)
@@ -70,7 +73,7 @@ def test_encoder_contract(name: str):
 
 @pytest.mark.slow
 def test_uni_contract_at_reduced_input():
-    enc = create_encoder("uni")
+    enc = create_encoder("uni", random_init=True)
     assert enc.embed_dim == 1024
     assert enc.hub_id == "hf-hub:MahmoodLab/UNI"
     assert enc.transform.input_size == 224
@@ -92,7 +95,7 @@ def test_tiny_accepts_any_size_and_build_kwargs_reach_the_builder():
     enc = create_encoder("tiny")
     assert enc(torch.randn(1, 3, 37, 50)).shape == (1, 128)
     assert enc.transform.input_size == 64
-    swin = create_encoder("ctranspath", img_size=112, window_size=7)
+    swin = create_encoder("ctranspath", random_init=True, img_size=112, window_size=7)
     assert swin.transform.input_size == 112
     assert swin.build_kwargs == {"img_size": 112, "window_size": 7}
 
@@ -125,7 +128,7 @@ def test_ctranspath_stem_matches_timm_patch_embed_contract():
         stem(torch.randn(1, 3, 64, 64))
     with pytest.raises(ValueError, match="fixed stride of 4"):
         ConvStem(patch_size=16)
-    enc = create_encoder("ctranspath")
+    enc = create_encoder("ctranspath", random_init=True)
     assert isinstance(enc.backbone.patch_embed, ConvStem)
 
 
@@ -151,3 +154,25 @@ def test_hub_without_id_and_hub_failure(monkeypatch):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         create_encoder("tiny", weights=tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("name", ["uni", "ctranspath"])
+def test_foundation_encoders_refuse_a_random_initialisation_unless_asked(name: str):
+    """No weights for an encoder worth its pretraining is an error naming the way out,
+    raised before the network is built (a random ViT-L alone can exhaust the memory)."""
+    spec = get_encoder_spec(name)
+    assert spec.needs_weights
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError(f"{name} was built before the weights were checked")
+
+    register_encoder(dataclasses.replace(spec, build=must_not_build))
+    try:
+        with pytest.raises(ValueError, match=rf"'{name}'.*--weights.*--random-init"):
+            create_encoder(name)
+        with pytest.raises(AssertionError, match="was built"):  # asked for: it is built
+            create_encoder(name, random_init=True)
+    finally:
+        register_encoder(spec)
+    assert not get_encoder_spec("tiny").needs_weights
+    assert create_encoder("tiny").embed_dim == 128  # a CPU test encoder needs no weights

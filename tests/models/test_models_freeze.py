@@ -35,7 +35,7 @@ def test_blocks_per_family():
     assert backbone_blocks(dense) == [
         getattr(dense.backbone.features, f"denseblock{i}") for i in range(1, 5)
     ]
-    swin = create_encoder("ctranspath")
+    swin = create_encoder("ctranspath", random_init=True)
     assert backbone_blocks(swin) == list(swin.backbone.layers)
     vit = create_encoder("timm/vit_tiny_patch16_224", img_size=32)
     assert len(backbone_blocks(vit)) == 12

@@ -132,7 +132,7 @@ def test_full_resnet50_checkpoint_loads_into_truncated_encoder(tmp_path):
 
 def test_ctranspath_original_layout_checkpoint_is_converted(tmp_path):
     torch.manual_seed(0)
-    ref = create_encoder("ctranspath")
+    ref = create_encoder("ctranspath", random_init=True)
 
     # rebuild the published (pre-timm-0.6 Swin) layout: downsample at the end of the
     # previous stage, stored relative-position indices, a 1000-class "head"

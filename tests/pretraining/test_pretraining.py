@@ -142,7 +142,7 @@ def test_an_unfinished_run_is_refused_by_load_run(simclr_run, tmp_path):
 
 def test_existing_output_follows_the_run_rule(simclr_run, tiny_dataset, tmp_path):
     saved = PretrainConfig.from_yaml(simclr_run / keys.PRETRAIN_CONFIG)
-    with pytest.raises(ValueError, match="already holds a run"):
+    with pytest.raises(ValueError, match="already holds a finished pretraining run"):
         pretrain(saved)
     with pytest.raises(ValueError, match="epochs is 6 in the run but 9 now"):
         pretrain(saved.updated(resume=True, epochs=9))
@@ -151,6 +151,19 @@ def test_existing_output_follows_the_run_rule(simclr_run, tiny_dataset, tmp_path
     (tmp_path / "stranger.txt").write_text("not a run")
     with pytest.raises(ValueError, match="not a pretraining run"):
         pretrain(saved.updated(out=str(tmp_path)))
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_scratch(simclr_run, tmp_path):
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    saved = PretrainConfig.from_yaml(simclr_run / keys.PRETRAIN_CONFIG)
+    for name in (keys.PRETRAIN_CONFIG, keys.PRETRAIN_TILES):  # what a run writes first
+        (killed / name).write_text((simclr_run / name).read_text())
+    with pytest.raises(ValueError, match=r"pretraining did not finish \(no checkpoint"):
+        pretrain(saved.updated(out=str(killed)))
+    pretrain(saved.updated(out=str(killed), resume=True, epochs=saved.epochs))
+    assert load_run(killed).encoder() is not None
+    assert sorted(p.name for p in (killed / keys.RUN_CHECKPOINTS).iterdir()) == [keys.RUN_LAST_CKPT]
 
 
 def test_experiment_pretraining_sees_only_the_training_sections(tiny_dataset, tmp_path):

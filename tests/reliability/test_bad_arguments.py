@@ -177,3 +177,29 @@ def test_batch_larger_than_the_spots_is_fine_where_nothing_needs_a_full_batch(
         assert read_features(out / f"{TEST}.h5").features.shape == (24, 128)  # one batch
     else:
         assert (out / keys.RESULTS_JSON).is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--data", "{missing}", "--out", "{out}", "--encoder", "uni"],
+        ["train", "--data", "{missing}", "--out", "{out}", "--encoder", "ctranspath"],
+        ["extract", "--data", "{missing}", "--out", "{out}", "--encoder", "uni"],
+        ["extract", "--slides", "{missing}", "--out", "{out}", "--encoder", "uni"],
+        ["predict", "--data", "{missing}", "--predictor", "{missing}", "--out", "{out}",
+         "--encoder", "uni"],
+        ["experiment", "her2st", "--root", "{missing}", "--out", "{out}", "--encoder", "uni"],
+    ],
+    ids=["train uni", "train ctranspath", "extract", "extract slides", "predict", "experiment"],
+)  # fmt: skip
+def test_a_foundation_encoder_without_weights_is_refused_first(
+    args: list[str], tmp_path: Path
+) -> None:
+    """No weights for an encoder worth its pretraining is an error naming the encoder,
+    --weights and --random-init, before anything is read (the data does not even exist)
+    or built: a random ViT-L is never trained, extracted or predicted with in disguise."""
+    out = tmp_path / "out"
+    filled = [a.format(missing=tmp_path / "missing", out=out) for a in args]
+    name = filled[filled.index("--encoder") + 1]
+    assert_user_error(rbg(*filled), f"'{name}'", "--weights", "--random-init")
+    assert not out.exists()

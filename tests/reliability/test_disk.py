@@ -127,7 +127,7 @@ def test_disk_full_during_train(small_disk: Path, dataset: Path, small_config: P
     """A checkpoint does not fit: the run stops with the system's message, no partial file."""
     out = small_disk / "run"
     r = rbg(*train_args(dataset, out, "--config", str(small_config)))  # a ~1.5 MB checkpoint
-    ckpt = out / keys.RUN_CHECKPOINTS / "epoch000.ckpt"
+    ckpt = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT
     assert_user_error(r, f"{ckpt}: No space left on device")
     _nothing_taken_as_complete(out)
     ckpts = out / keys.RUN_CHECKPOINTS

@@ -28,6 +28,7 @@ from reliability_helpers import (
 )
 
 from rankbygene import keys
+from rankbygene.training import load_run
 
 # -- train ---------------------------------------------------------------------------------
 
@@ -81,13 +82,51 @@ def test_resume_and_overwrite_together_are_refused(
     assert tree_state(run) == before
 
 
-def test_resume_of_a_run_that_never_saved_a_checkpoint_names_overwrite(
+def _killed_before_its_first_checkpoint(run_dir: Path, run: Path) -> Path:
+    """What a run killed in its first epoch leaves: config.yaml and genes.txt only."""
+    run.mkdir()
+    for name in (keys.RUN_CONFIG, keys.RUN_GENES):
+        (run / name).write_bytes((run_dir / name).read_bytes())
+    return run
+
+
+def test_a_run_killed_before_its_first_checkpoint_says_so_and_resumes_from_scratch(
+    tmp_path: Path, dataset: Path, run_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = _killed_before_its_first_checkpoint(run_dir, tmp_path / "run")
+    with pytest.raises(
+        FileNotFoundError, match=r"training did not finish.*no checkpoint.*--resume"
+    ):
+        load_run(run)
+    before = tree_state(run)
+    assert_user_error(rbg(*train_args(dataset, run)), run, "did not finish", "--resume")
+    assert tree_state(run) == before
+
+    r = rbg(*train_args(dataset, run, "--resume"))
+    assert r.exit_code == 0, r.output
+    assert f"{run}: nothing to resume" in caplog.text and "from scratch" in caplog.text
+    assert load_run(run).genes == load_run(run_dir).genes
+    assert (run / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).is_file()
+
+
+def test_resume_into_a_new_directory_starts_from_scratch(
+    tmp_path: Path, dataset: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = tmp_path / "new"
+    r = rbg(*train_args(dataset, run, "--resume", "--panel", "top8"))
+    assert r.exit_code == 0, r.output
+    assert "no run there yet); training from scratch" in caplog.text
+    assert load_run(run).config.epochs == 1
+
+
+def test_an_unfinished_run_says_how_far_it_got(
     tmp_path: Path, dataset: Path, run_dir: Path
 ) -> None:
     run = copy_tree(run_dir, tmp_path / "run")
-    for ckpt in (run / keys.RUN_CHECKPOINTS).iterdir():
-        ckpt.unlink()
-    assert_user_error(rbg(*train_args(dataset, run, "--resume")), run, "--overwrite")
+    (run / keys.RUN_HEADS_CARD).unlink()  # killed while exporting, after its last epoch
+    with pytest.raises(FileNotFoundError, match=r"did not finish \(last epoch 1 of 1\).*--resume"):
+        load_run(run)
+    assert_user_error(rbg(*train_args(dataset, run)), run, "last epoch 1 of 1", "--resume")
 
 
 # -- extract -------------------------------------------------------------------------------

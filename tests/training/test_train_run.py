@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import lightning as L
 import numpy as np
@@ -193,3 +194,42 @@ def test_lightning_product_tips_are_dropped_but_device_info_kept(caplog):
         rank_zero_info("💡 Tip: install something")
         rank_zero_info("GPU available: False, used: False")
     assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
+
+
+def _files(root) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in root.rglob("*.*")}
+
+
+@pytest.mark.parametrize(
+    ("keep", "kept"),
+    [(None, []), (1, ["epoch000.ckpt", "epoch001.ckpt", "epoch002.ckpt"]), (2, ["epoch001.ckpt"])],
+)
+def test_checkpoints_kept_are_last_and_every_nth_and_hold_only_the_training_state(
+    tiny_dataset, tmp_path, keep, kept
+):
+    """3 epochs: only last.ckpt by default, plus epochNNN.ckpt every `checkpoint_every`.
+    A checkpoint is the networks and Adam's two moments, nothing more (no data, no
+    arrays in the hyperparameters), and every file of the run has the same mode."""
+    every = {} if keep is None else {"checkpoint_every": keep}  # None: the default
+    config = _config(
+        tiny_dataset, tmp_path / "run", epochs=3, proj_dim=32, val_split="none", **every
+    )
+    run = train(config)
+    ckpts = run / keys.RUN_CHECKPOINTS
+    assert sorted(p.name for p in ckpts.iterdir()) == sorted([keys.RUN_LAST_CKPT, *kept])
+    assert torch.load(ckpts / keys.RUN_LAST_CKPT, weights_only=True)["epoch"] == 2
+    module = AlignmentModule(resolve_config(config), n_genes=40)
+    state = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    trained = sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad)
+    size = (ckpts / keys.RUN_LAST_CKPT).stat().st_size
+    assert size < state + 2 * trained + 256_000, (size, state, trained)
+    assert size < 5_000_000
+    modes = _files(run)
+    umask_mode = 0o666 & ~_current_umask()
+    assert set(modes.values()) == {umask_mode}, modes
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -44,6 +44,11 @@ def her2st(
     ),
     p_jitter: float = typer.Option(None, help="Probability of colour jitter (default: 0.8)."),
     p_grayscale: float = typer.Option(None, help="Probability of grayscale (default: 0.2)."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="Start an encoder worth its pretraining (uni, ctranspath) at random.",
+    ),
     patch_px: int = typer.Option(
         None, help=f"Stored patch size of the 112 µm window (default: {H.patch_px})."
     ),
@@ -73,6 +78,7 @@ def her2st(
         jitter=parse_floats(jitter, 4, "--jitter"),
         p_jitter=p_jitter,
         p_grayscale=p_grayscale,
+        random_init=random_init or None,
         patch_px=patch_px,
         epochs=epochs,
         probe_epochs=probe_epochs,

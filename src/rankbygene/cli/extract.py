@@ -21,6 +21,11 @@ def extract(
     run: Path = typer.Option(None, "--run", help="Training run: the features its method gives."),
     encoder: str = typer.Option(None, "--encoder", help="Registered encoder (tiny, uni, ...)."),
     weights: str = typer.Option(None, "--weights", help="Local weights for --encoder, or 'hub'."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="With --encoder: use an encoder worth its pretraining (uni...) at random.",
+    ),
     batch_size: int = typer.Option(
         EXTRACT.batch_size, "--batch-size", help="Patches per forward pass."
     ),
@@ -52,8 +57,10 @@ def extract(
         raise typer.BadParameter("--samples, --write-obsm, --workers and --bf16 go with --data.")
     if (run is None) == (encoder is None):
         raise typer.BadParameter("give exactly one of --run RUN or --encoder NAME.")
-    if run is not None and weights is not None:
-        raise typer.BadParameter("--weights goes with --encoder; a run carries its own weights.")
+    if run is not None and (weights is not None or random_init):
+        raise typer.BadParameter(
+            "--weights and --random-init go with --encoder; a run carries its own weights."
+        )
     from rankbygene.features.extract import extract_features
     from rankbygene.features.runs import extract_run_features
     from rankbygene.features.slides import extract_slide_features
@@ -61,7 +68,11 @@ def extract(
     from rankbygene.training.artifacts import load_run
 
     if slides is not None:
-        enc = load_run(run).encoder() if run is not None else create_encoder(encoder, weights)
+        enc = (
+            load_run(run).encoder()
+            if run is not None
+            else create_encoder(encoder, weights, random_init=random_init)
+        )
         paths = extract_slide_features(
             slides,
             enc,
@@ -87,5 +98,7 @@ def extract(
     if run is not None:
         paths = extract_run_features(run, data, out, **options)
     else:
-        paths = extract_features(data, create_encoder(encoder, weights=weights), out, **options)
+        paths = extract_features(
+            data, create_encoder(encoder, weights=weights, random_init=random_init), out, **options
+        )
     typer.echo(f"Features of {len(paths)} samples in {out}")

@@ -22,6 +22,11 @@ def predict(
     run: Path = typer.Option(None, "--run", help="Training run whose encoder made the features."),
     encoder: str = typer.Option(None, "--encoder", help="Registered encoder (tiny, uni, ...)."),
     weights: str = typer.Option(None, "--weights", help="Local weights for --encoder, or 'hub'."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="With --encoder: use an encoder worth its pretraining (uni...) at random.",
+    ),
     features: Path = typer.Option(
         None, "--features", help="With --data: precomputed features instead of an encoder."
     ),
@@ -61,15 +66,22 @@ def predict(
     if data is not None and (mpp is not None or min_tissue is not None):
         raise typer.BadParameter("--mpp and --min-tissue go with --slides.")
     from rankbygene.configs import override
+    from rankbygene.models import check_weights_given
     from rankbygene.predict.encoders import open_encoder
     from rankbygene.predict.saved import load_predictor
     from rankbygene.predict.sections import predict_sections
     from rankbygene.predict.slides import predict_slides
 
     settings = override(PREDICT, batch_size=batch_size, min_tissue=min_tissue, max_maps=max_maps)
+    if encoder is not None:  # missing weights fail first, before the predictor is read
+        check_weights_given(encoder, weights, random_init)
     saved = load_predictor(predictor)
     wanted = parse_ids(genes) or None
-    source = None if features is not None else open_encoder(run, encoder, weights)
+    source = (
+        None
+        if features is not None
+        else open_encoder(run, encoder, weights, random_init=random_init)
+    )
     if slides is not None:
         done = predict_slides(
             slides, source, saved, out, genes=wanted, mpp=mpp, settings=settings,

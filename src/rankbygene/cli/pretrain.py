@@ -26,6 +26,11 @@ def pretrain(
     out: Path = typer.Option(..., "--out", help="Run directory to create."),
     method: str = typer.Option(None, help=f"dino | simclr (default: {D.method})."),
     weights: str = typer.Option(None, help="Local weights to start from (default: random)."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="Start an encoder worth its pretraining (uni, ctranspath) at random.",
+    ),
     samples: str = typer.Option(
         None, help="Comma list of sample (or slide) ids to take tiles from (default: all)."
     ),
@@ -94,6 +99,7 @@ def pretrain(
         encoder=encoder,
         method=method,
         weights=weights,
+        random_init=random_init or None,
         samples=parse_ids(samples) or None,
         mpp=mpp,
         patch_um=patch_um,

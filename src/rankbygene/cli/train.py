@@ -24,6 +24,11 @@ def train(
         None, help=f"Encoder (tiny, uni, a timm name...) (default: {D.encoder})."
     ),
     weights: str = typer.Option(None, help="Local weights file for the encoder, or 'hub'."),
+    random_init: bool = typer.Option(
+        False,
+        "--random-init",
+        help="Train an encoder worth its pretraining (uni, ctranspath) from random weights.",
+    ),
     train_samples: str = typer.Option(
         None,
         help="Comma list of sample ids for training (default: all); unless --val-split none, "
@@ -76,6 +81,11 @@ def train(
     strategy: str = typer.Option(None, help=f"Lightning strategy (default: {D.strategy})."),
     num_workers: int = typer.Option(None, help=f"DataLoader workers (default: {D.num_workers})."),
     seed: int = typer.Option(None, help=f"Random seed (default: {D.seed})."),
+    checkpoint_every: int = typer.Option(
+        None,
+        help="Also keep checkpoints/epochNNN.ckpt every N epochs "
+        f"(default: {D.checkpoint_every}: only last.ckpt).",
+    ),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -104,6 +114,7 @@ def train(
         method=method,
         encoder=encoder,
         weights=weights,
+        random_init=random_init or None,
         train_samples=parse_ids(train_samples) or None,
         val_samples=parse_ids(val_samples) or None,
         val_split=val_split,
@@ -123,6 +134,7 @@ def train(
         strategy=strategy,
         num_workers=num_workers,
         seed=seed,
+        checkpoint_every=checkpoint_every,
         resume=resume or None,
     )
     typer.echo(f"Run written to {run_training(cfg, overwrite=overwrite)}")

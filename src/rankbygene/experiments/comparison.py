@@ -188,12 +188,25 @@ def check_same_settings(out: Path, settings: Mapping[str, Any], overwrite: bool)
     write_json(path, wanted)
 
 
-def save_initialisation(encoder: str, out: Path, seed: int, weights: str | None = None) -> Path:
-    """Build the encoder once (seeded, or from ``weights``) and save it; returns the file."""
+def save_initialisation(
+    encoder: str,
+    out: Path,
+    seed: int,
+    weights: str | None = None,
+    *,
+    random_init: bool = False,
+) -> Path:
+    """Build the encoder once (seeded, or from ``weights``) and save it; returns the file.
+
+    Raises:
+        ValueError: no ``weights`` for an encoder worth its pretraining (uni,
+            ctranspath) without ``random_init``.
+    """
     L.seed_everything(seed, verbose=False)
     path = out / keys.ENCODER_WEIGHTS
     if not path.exists():
-        save_encoder(create_encoder(encoder, weights=weights), out, note="shared initialisation")
+        net = create_encoder(encoder, weights=weights, random_init=random_init)
+        save_encoder(net, out, note="shared initialisation")
     return path
 
 

@@ -91,7 +91,6 @@ def run_demo(config: DemoConfig, *, overwrite: bool = False) -> dict[str, Any]:
         lr_image=config.lr_image,
         accelerator="cpu",
         seed=config.seed,
-        checkpoint_every=int(config.epochs or 1),
     ).updated(**config.extra_train)
     probe = MLPProbeConfig(epochs=config.probe_epochs, seed=config.seed)
     panels = {config.panel: GeneEvalConfig(panel=config.panel, probe="mlp", mlp=probe)}

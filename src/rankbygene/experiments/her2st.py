@@ -34,6 +34,7 @@ from rankbygene.experiments.comparison import (
 )
 from rankbygene.experiments.settings import HER2ST_LATER_SETTINGS, Her2stExperimentConfig
 from rankbygene.fileio import write_json, write_text_atomic
+from rankbygene.models import check_weights_given
 from rankbygene.pretraining.config import PretrainConfig
 from rankbygene.training.config import TrainConfig
 
@@ -62,9 +63,10 @@ def run_her2st_experiment(
     between calls); other settings are refused unless ``overwrite``.
     """
     started = time.perf_counter()
+    check_weights_given(config.encoder, config.weights, config.random_init)  # before any output
     out = Path(config.out)
     default = asdict(Her2stExperimentConfig())
-    recorded = {
+    recorded = {  # settings added later are recorded only when set: older outputs stay reusable
         k: v
         for k, v in asdict(config).items()
         if k not in ("out", "folds") and not (k in HER2ST_LATER_SETTINGS and v == default[k])
@@ -74,7 +76,11 @@ def run_her2st_experiment(
     colour = config.colour()
     # the initial weights first: a bad --weights fails before minutes of importing
     init = save_initialisation(
-        config.encoder, out / keys.COMPARISON_INIT, config.seed, config.weights
+        config.encoder,
+        out / keys.COMPARISON_INIT,
+        config.seed,
+        config.weights,
+        random_init=config.random_init,
     )
     pretraining = PretrainConfig(
         encoder=config.encoder,
@@ -83,7 +89,6 @@ def run_her2st_experiment(
         epochs=config.pretrain_epochs,
         batch_size=config.batch_size,
         accelerator="cpu",
-        checkpoint_every=config.pretrain_epochs,
         seed=config.seed,
         **colour,
     )
@@ -102,7 +107,6 @@ def run_her2st_experiment(
         panel=config.train_panel,
         val_split="none",
         accelerator="cpu",
-        checkpoint_every=config.epochs,
         seed=config.seed,
         **colour,
     )

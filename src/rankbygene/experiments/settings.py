@@ -87,6 +87,8 @@ class Her2stExperimentConfig:
             paper's (0.2, 0.2, 0.2, 0.1).
         p_jitter: Probability of the colour jitter; None: the paper's 0.8.
         p_grayscale: Probability of grayscale; None: the paper's 0.2.
+        random_init: Start an encoder worth its pretraining (uni, ctranspath) from a
+            random initialisation on purpose (otherwise no ``weights`` is an error).
         epochs: Training epochs per run.
         batch_size: Training batch.
         lr_image: Image-side learning rate (1e-3: a randomly initialised encoder).
@@ -105,6 +107,7 @@ class Her2stExperimentConfig:
     patch_px: int = 64
     encoder: str = "tiny"
     weights: str | None = None
+    random_init: bool = False
     init: Literal["random", "pretrain"] = "random"
     pretrain_method: Literal["dino", "simclr"] = "dino"
     pretrain_epochs: int = 20
@@ -134,6 +137,7 @@ class Her2stExperimentConfig:
 
 
 HER2ST_LATER_SETTINGS = (
+    "random_init",
     "init",
     "pretrain_method",
     "pretrain_epochs",

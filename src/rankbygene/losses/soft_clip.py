@@ -18,17 +18,21 @@ def soft_clip_loss(
 
     .. math::
         \text{logits} = V G^\top / \tau, \quad
-        T = \mathrm{softmax}_{row}\!\big((S^v + S^g) / 2 / \tau\big), \quad
+        T = \mathrm{softmax}_{row}\!\big((V V^\top + G G^\top) / 2 / \tau\big), \quad
         L = \tfrac{1}{N} \sum_i \tfrac{1}{2}\big(
             \mathrm{CE}(\text{logits}_{i\cdot}, T_{i\cdot})
             + \mathrm{CE}(\text{logits}^\top_{i\cdot}, T^\top_{i\cdot})\big)
 
-    with S^v = V Vᵀ, S^g = G Gᵀ and the targets T detached. BLEEP applies this to
-    unnormalised projections; here V and G are L2-normalised first so the scale is
-    set by τ alone and matches the other losses of the package.
+    where each row of V and G is first standardised over its D features (mean 0,
+    variance 1: a LayerNorm without affine parameters, so its norm is √D). BLEEP's
+    projection heads end in that LayerNorm, and its τ = 1 is set for dot products of
+    that size (order D). Unit vectors would squeeze the logits and the targets into
+    [−1/τ, 1/τ]: the targets are then near uniform, the loss sits at ln N and every
+    aligned configuration, collapse included, is stationary. As in BLEEP, the
+    gradient flows through the targets too.
 
     Args:
-        image_feats: Image embeddings V.
+        image_feats: Image embeddings V (the projection head's raw output).
         gene_feats: Gene embeddings G, row i paired with image row i.
         temperature: τ (BLEEP's default 1.0).
 
@@ -37,11 +41,10 @@ def soft_clip_loss(
     """
     check_pair(image_feats, gene_feats, ("image_feats", "gene_feats"))
     check_temperature(temperature)
-    v = F.normalize(image_feats, dim=1)
-    g = F.normalize(gene_feats, dim=1)
+    v = F.layer_norm(image_feats, image_feats.shape[1:])  # as BLEEP's head's last layer
+    g = F.layer_norm(gene_feats, gene_feats.shape[1:])
     logits = v @ g.T / temperature
-    with torch.no_grad():
-        targets = ((v @ v.T + g @ g.T) / 2.0 / temperature).softmax(dim=1)
+    targets = ((v @ v.T + g @ g.T) / 2.0 / temperature).softmax(dim=1)
     image_to_gene = F.cross_entropy(logits, targets, reduction="none")
     gene_to_image = F.cross_entropy(logits.T, targets.T, reduction="none")
     return (0.5 * (image_to_gene + gene_to_image)).mean()

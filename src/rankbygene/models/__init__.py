@@ -15,6 +15,7 @@ from rankbygene.models.heads import MLPHead
 from rankbygene.models.io import load_encoder, read_card, save_encoder, weights_sha256
 from rankbygene.models.registry import (
     EncoderSpec,
+    check_weights_given,
     create_encoder,
     get_encoder_spec,
     list_encoders,
@@ -41,6 +42,7 @@ __all__ = [
     "TeacherStudent",
     "TinyCNN",
     "backbone_blocks",
+    "check_weights_given",
     "color_jitter",
     "cosine_momentum",
     "create_encoder",

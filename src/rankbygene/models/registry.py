@@ -50,6 +50,9 @@ class EncoderSpec:
         ignore_prefixes: Checkpoint key prefixes the architecture drops on purpose.
         state_filter: Converter applied to local checkpoints before strict loading.
         description: One line for listings.
+        needs_weights: The encoder is worth its pretraining (a foundation model):
+            building it without weights is refused unless ``random_init`` is asked
+            for explicitly (:func:`check_weights_given`).
     """
 
     name: str
@@ -60,6 +63,7 @@ class EncoderSpec:
     ignore_prefixes: tuple[str, ...] = ()
     state_filter: StateFilter | None = None
     description: str = ""
+    needs_weights: bool = False
 
 
 _REGISTRY: dict[str, EncoderSpec] = {}
@@ -79,6 +83,7 @@ for _spec in (
         embed_dim=1024,
         hub_id="hf-hub:MahmoodLab/UNI",
         description="UNI ViT-L/16 (Chen et al. 2024), the paper's backbone; gated on the hub",
+        needs_weights=True,
     ),
     EncoderSpec(
         "ctranspath",
@@ -87,6 +92,7 @@ for _spec in (
         embed_dim=768,
         state_filter=ctranspath_state_filter,
         description="CTransPath Swin-T with conv stem (Wang et al. 2022); local weights only",
+        needs_weights=True,
     ),
     EncoderSpec(
         "resnet50-trunc",
@@ -176,7 +182,27 @@ def _build_from_hub(spec: EncoderSpec, kwargs: dict[str, Any]) -> nn.Module:
         ) from err
 
 
-def create_encoder(name: str, weights: str | Path | None = None, **kwargs: Any) -> Encoder:
+def check_weights_given(name: str, weights: str | Path | None, random_init: bool) -> None:
+    """Refuse to build a foundation-model encoder at random unless asked for explicitly.
+
+    Cheap (no model is built), so callers run it before any other work: a random
+    ViT-L is also the largest thing the package builds.
+
+    Raises:
+        ValueError: ``name`` needs weights, none are given and ``random_init`` is off;
+            also an unknown name.
+    """
+    if weights is None and not random_init and get_encoder_spec(name).needs_weights:
+        raise ValueError(
+            f"encoder {name!r} is worth only its pretrained weights and none were given: pass "
+            f"--weights PATH (or --weights {HUB_WEIGHTS}), or --random-init to start it from a "
+            "random initialisation on purpose."
+        )
+
+
+def create_encoder(
+    name: str, weights: str | Path | None = None, *, random_init: bool = False, **kwargs: Any
+) -> Encoder:
     """Build an encoder by name, with random, local or hub weights.
 
     Args:
@@ -185,6 +211,8 @@ def create_encoder(name: str, weights: str | Path | None = None, **kwargs: Any) 
         weights: None (random init: tests, training from scratch), a local weights
             file (safetensors or a torch state dict, loaded strictly), or ``"hub"``
             (download through timm; needs network and, for gated models, a login).
+        random_init: Allow a random initialisation of an encoder that declares
+            ``needs_weights`` (uni, ctranspath); without it, no weights is an error.
         **kwargs: Extra architecture arguments passed to the builder
             (``timm.create_model`` keywords, e.g. ``img_size``).
 
@@ -193,10 +221,12 @@ def create_encoder(name: str, weights: str | Path | None = None, **kwargs: Any) 
         (B, embed_dim).
 
     Raises:
-        ValueError: unknown name, no hub id, or weights that do not fit.
+        ValueError: unknown name, no hub id, weights that do not fit, or no weights
+            for an encoder that needs them (without ``random_init``).
         FileNotFoundError: the weights file does not exist.
         HubDownloadError: hub download failed (never falls back to random weights).
     """
+    check_weights_given(name, weights, random_init)
     spec = get_encoder_spec(name)
     if weights is not None and str(weights) == HUB_WEIGHTS:
         backbone = _build_from_hub(spec, kwargs)

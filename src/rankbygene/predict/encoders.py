@@ -43,19 +43,26 @@ class EncoderSource:
 
 
 def open_encoder(
-    run: str | Path | None = None, encoder: str | None = None, weights: str | Path | None = None
+    run: str | Path | None = None,
+    encoder: str | None = None,
+    weights: str | Path | None = None,
+    *,
+    random_init: bool = False,
 ) -> EncoderSource:
-    """Load the encoder of ``--run RUN`` or ``--encoder NAME [--weights W]``.
+    """Load the encoder of ``--run RUN`` or ``--encoder NAME [--weights W | --random-init]``.
 
     Raises:
-        ValueError: neither or both given, or ``weights`` with a run.
+        ValueError: neither or both given, ``weights`` or ``random_init`` with a run, or
+            no weights for an encoder worth its pretraining without ``random_init``.
         FileNotFoundError: an unfinished run or a missing weights file.
     """
     if (run is None) == (encoder is None):
         raise ValueError("Give exactly one of --run RUN or --encoder NAME.")
     if run is not None:
-        if weights is not None:
-            raise ValueError("--weights goes with --encoder; a run carries its own weights.")
+        if weights is not None or random_init:
+            raise ValueError(
+                "--weights and --random-init go with --encoder; a run carries its own weights."
+            )
         trained = load_run(run)
         source = str(trained.path.resolve())
         if trained.method.network == "section-transformer":
@@ -68,7 +75,7 @@ def open_encoder(
             name, source, weights_sha256(net), transform.to_dict(), dim, None
         )
         return EncoderSource(net, identity, trained, f"--run {run}")
-    net = create_encoder(encoder, weights)
+    net = create_encoder(encoder, weights, random_init=random_init)
     identity = EncoderIdentity(
         net.name, None, weights_sha256(net), net.transform.to_dict(), net.embed_dim, None
     )

@@ -29,6 +29,8 @@ class PretrainConfig:
         out: Run directory to create (config, checkpoints, metrics, ``encoder/``).
         encoder: Encoder registry name (``tiny``, ``resnet18``, a timm name...).
         weights: Local weights to start from (None: random initialisation).
+        random_init: Start an encoder worth its pretraining (uni, ctranspath) at random on
+            purpose (otherwise no ``weights`` is an error, as everywhere).
         method: ``dino`` (self-distillation with multi-crop views and an EMA teacher;
             the teacher backbone is exported) or ``simclr`` (two views, NT-Xent).
         samples: Sample ids of the dataset (or slide ids) to take tiles from (None: all).
@@ -64,7 +66,8 @@ class PretrainConfig:
         num_nodes: Machines.
         strategy: Lightning strategy.
         num_workers: DataLoader workers (the views are made in the workers).
-        checkpoint_every: Save a checkpoint every N epochs (``last.ckpt`` always).
+        checkpoint_every: Also keep ``epochNNN.ckpt`` every N epochs (0: only ``last.ckpt``,
+            which is written after every epoch).
         seed: Global seed.
         resume: Continue from ``out/checkpoints/last.ckpt``.
     """
@@ -73,6 +76,7 @@ class PretrainConfig:
     out: str = ""
     encoder: str = "tiny"
     weights: str | None = None
+    random_init: bool = False
     method: Literal["dino", "simclr"] = "dino"
     samples: list[str] | None = None
     mpp: float | None = None
@@ -106,7 +110,7 @@ class PretrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     num_workers: int = 0
-    checkpoint_every: int = 1
+    checkpoint_every: int = 0
     seed: int = 0
     resume: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -41,7 +41,9 @@ class SelfSupervisedModule(L.LightningModule):
     def __init__(self, config: PretrainConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder: Encoder = create_encoder(config.encoder, weights=config.weights)
+        self.encoder: Encoder = create_encoder(
+            config.encoder, weights=config.weights, random_init=config.random_init
+        )
         dim = self.encoder.embed_dim
         self.teacher_encoder: Encoder | None = None
         self.teacher_head: nn.Module | None = None

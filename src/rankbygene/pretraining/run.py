@@ -17,7 +17,6 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from rankbygene import keys
@@ -35,7 +34,7 @@ from rankbygene.pretraining.module import SelfSupervisedModule
 from rankbygene.pretraining.tiles import collect_tiles
 from rankbygene.pretraining.views import TileViews, view_transform
 from rankbygene.training.artifacts import check_run_directory, remove_run
-from rankbygene.training.callbacks import EpochMetricsCSV
+from rankbygene.training.callbacks import EpochMetricsCSV, checkpoint_callbacks
 from rankbygene.training.checkpoint_io import AtomicCheckpointIO
 from rankbygene.training.config import colour_kwargs
 
@@ -93,12 +92,13 @@ def pretrain(
     config = config.check()
     L.seed_everything(config.seed, workers=True, verbose=False)
     out = Path(config.out)
-    check_run_directory(
+    continues = check_run_directory(
         out,
         resume=config.resume,
         overwrite=overwrite,
         marker=keys.PRETRAIN_CONFIG,
-        kind="pretraining run",
+        finished=f"{keys.RUN_ENCODER_DIR}/{keys.ENCODER_CARD}",
+        kind="pretraining",
     )
     # the networks first: bad --weights fail before any image is read
     module = SelfSupervisedModule(config)
@@ -119,9 +119,21 @@ def pretrain(
             f"{config.images}; pass --batch-size {len(tiles)} or fewer."
         )
     last_ckpt = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT
-    if config.resume:
+    restart = config.resume and not continues
+    if continues:
         _check_resume(out, config, tiles.counts())
         load_torch_file(last_ckpt, mmap=True)  # refuse an unsafe or truncated file up front
+    elif restart and (out / keys.PRETRAIN_CONFIG).is_file():
+        _check_resume(out, config, tiles.counts())
+        logger.warning(
+            "%s: nothing to resume (no %s/%s: the run stopped before its first checkpoint); "
+            "pretraining it from scratch.",
+            out,
+            keys.RUN_CHECKPOINTS,
+            keys.RUN_LAST_CKPT,
+        )
+    elif restart:
+        logger.warning("%s: nothing to resume (no run there yet); pretraining from scratch.", out)
     views = view_transform(
         config.method,
         transform,
@@ -139,26 +151,19 @@ def pretrain(
         persistent_workers=config.num_workers > 0,
     )
 
-    if overwrite:
+    if overwrite or restart:
         remove_run(out, PRETRAIN_FILES)
     out.mkdir(parents=True, exist_ok=True)
     for directory in (out, out / keys.RUN_CHECKPOINTS):
         remove_stale_temps(directory)
-    if not config.resume:
+    if not continues:
         write_pretrain_start(out, config, tiles.counts())
     logger.info(
         "Pretraining %s with %s on %d tiles of %s (%s).",
         config.encoder, config.method, len(tiles), config.images,
         ", ".join(f"{k}: {v}" for k, v in tiles.counts().items()),
     )  # fmt: skip
-    checkpoint = ModelCheckpoint(
-        dirpath=out / keys.RUN_CHECKPOINTS,
-        filename="epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        every_n_epochs=config.checkpoint_every,
-        save_top_k=-1,
-        save_last=True,
-    )
+    checkpoints = checkpoint_callbacks(out / keys.RUN_CHECKPOINTS, config.checkpoint_every)
     metrics = EpochMetricsCSV(out / keys.RUN_METRICS, count=_views_batch_size, unit="tiles")
     trainer = L.Trainer(
         max_epochs=config.epochs,
@@ -167,7 +172,7 @@ def pretrain(
         num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision=config.precision,
-        callbacks=[checkpoint, metrics, *(callbacks or [])],
+        callbacks=[*checkpoints, metrics, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         logger=False,
         enable_model_summary=False,
@@ -176,12 +181,12 @@ def pretrain(
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-        if config.resume:
+        if continues:
             warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
         trainer.fit(
             module,
             train_dataloaders=loader,
-            ckpt_path=last_ckpt if config.resume else None,
+            ckpt_path=last_ckpt if continues else None,
             weights_only=True,
         )
     if trainer.is_global_zero:

@@ -15,9 +15,12 @@ Layout (names in :mod:`rankbygene.keys`)::
 the run's own predictors, comparisons) goes through it.
 
 An existing ``RUN`` follows one rule (:func:`check_run_directory`): a run is continued
-only with ``resume`` (with its saved settings: :func:`check_resume_config`) and replaced
-only with ``overwrite`` (:func:`remove_run` deletes exactly the files a run writes); a
-non-empty directory that is not a run is never written into.
+only with ``resume`` (with its saved settings: :func:`check_resume_config`; a run that
+never reached a checkpoint starts again from scratch) and replaced only with
+``overwrite`` (:func:`remove_run` deletes exactly the files a run writes); a non-empty
+directory that is not a run is never written into. Whether a run finished is
+:func:`run_finished` (its heads card is written last); how far an unfinished one got
+is :func:`run_progress`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors.torch import save_file
 from torch import nn
 
@@ -35,7 +39,7 @@ from rankbygene.fileio import atomic_path, read_json, write_json, write_text_ato
 from rankbygene.methods import Method, get_method
 from rankbygene.methods.histogene import HisToGeneNet
 from rankbygene.models import Encoder, MLPHead, load_encoder, save_encoder
-from rankbygene.models.checkpoint import read_safetensors
+from rankbygene.models.checkpoint import load_torch_file, read_safetensors
 from rankbygene.pretraining.artifacts import (
     PretrainedRun,
     is_pretraining_run,
@@ -54,6 +58,8 @@ __all__ = [
     "load_run",
     "read_run_genes",
     "remove_run",
+    "run_finished",
+    "run_progress",
     "write_run_start",
 ]
 
@@ -82,46 +88,78 @@ EXECUTION_FIELDS = frozenset(
 )  # fmt: skip
 
 
+def run_progress(out: Path, marker: str = keys.RUN_CONFIG) -> str:
+    """How far an unfinished run got, for messages (``last epoch 3 of 10``).
+
+    Read from ``checkpoints/last.ckpt`` (tensors mapped, not read) and the ``epochs`` of
+    the run's config file ``marker``.
+    """
+    last = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT
+    if not last.is_file():
+        return f"no checkpoint: it stopped before its first epoch ended; no {keys.RUN_LAST_CKPT}"
+    try:
+        done = int(load_torch_file(last, mmap=True)["epoch"]) + 1  # type: ignore[index]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT} is unreadable"
+    try:
+        total = f" of {int(yaml.safe_load((out / marker).read_text())['epochs'])}"
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        total = ""
+    return f"last epoch {done}{total}"
+
+
+def run_finished(out: Path, finished: str = keys.RUN_HEADS_CARD) -> bool:
+    """Whether the run in ``out`` finished: ``finished``, the file it writes last, exists."""
+    return (out / finished).is_file()
+
+
 def check_run_directory(
     out: Path,
     *,
     resume: bool,
     overwrite: bool,
     marker: str = keys.RUN_CONFIG,
-    kind: str = "training run",
-) -> None:
+    finished: str = keys.RUN_HEADS_CARD,
+    kind: str = "training",
+) -> bool:
     """The rule for an existing ``--out`` (see the module docstring).
 
-    ``marker`` is the file that makes a directory a run of this ``kind`` (a pretraining
-    run follows the same rule with its own config file).
+    ``resume`` with nothing to resume from (a run killed before its first checkpoint,
+    an empty or new directory) is a start from scratch. ``marker`` is the file that makes
+    a directory a ``kind`` run and ``finished`` the file it writes last (a
+    pretraining run follows the same rule with its own files).
+
+    Returns:
+        Whether training continues from ``checkpoints/last.ckpt``.
 
     Raises:
         ValueError: both flags; a non-empty directory that is not a run; an existing
-            run without either flag; ``resume`` without a checkpoint to resume from.
+            run without either flag, saying whether it finished and how far it got.
     """
     if resume and overwrite:
         raise ValueError(
             "--resume continues the run in --out and --overwrite replaces it: pass one of them."
         )
-    if resume:
-        if not (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).is_file():
-            raise ValueError(
-                f"{out}: nothing to resume (no {keys.RUN_CHECKPOINTS}/{keys.RUN_LAST_CKPT}: the "
-                "run stopped before its first checkpoint); start it again with --overwrite."
-            )
-        return
     if not out.is_dir() or not any(out.iterdir()):
-        return
+        return False
     if not (out / marker).is_file():
         raise ValueError(
-            f"{out}: the directory is not empty and is not a {kind} (no "
+            f"{out}: the directory is not empty and is not a {kind} run (no "
             f"{marker}); choose a new or empty --out."
         )
-    if not overwrite:
+    if resume:
+        return (out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT).is_file()
+    if overwrite:
+        return False
+    if run_finished(out, finished):
         raise ValueError(
-            f"{out} already holds a run; pass --resume to continue it, --overwrite to replace "
-            "it, or choose another --out."
+            f"{out} already holds a finished {kind} run (nothing left for --resume); pass "
+            "--overwrite to replace it, or choose another --out."
         )
+    raise ValueError(
+        f"{out}: {kind} did not finish ({run_progress(out, marker)}); resume it with --resume, "
+        "replace it with --overwrite, or choose another --out."
+    )
 
 
 def remove_run(out: Path, files: tuple[str, ...] = RUN_FILES) -> None:
@@ -342,7 +380,8 @@ def load_run(run_dir: str | Path) -> TrainedRun | PretrainedRun:
 
     Raises:
         FileNotFoundError: not a run directory, or a run that has not finished (its
-            heads card, written last, is absent), naming the command to run.
+            heads card, written last, is absent), saying how far it got and naming the
+            command to run.
         ValueError: a config that does not parse or names an unknown method.
     """
     run_dir = Path(run_dir)
@@ -353,10 +392,10 @@ def load_run(run_dir: str | Path) -> TrainedRun | PretrainedRun:
             f"{run_dir} is not a training run (no {keys.RUN_CONFIG}). Train one with "
             f"`rankbygene train --data DIR --out {run_dir}`."
         )
-    if not (run_dir / keys.RUN_HEADS_CARD).is_file():
+    if not run_finished(run_dir):
         raise FileNotFoundError(
-            f"{run_dir}: the run has not finished (no {keys.RUN_HEADS_CARD}). Run "
-            f"`rankbygene train ... --out {run_dir} --resume` to completion first."
+            f"{run_dir}: training did not finish ({run_progress(run_dir)}); resume it with "
+            f"`rankbygene train --data DIR --out {run_dir} --resume`."
         )
     config = TrainConfig.from_yaml(run_dir / keys.RUN_CONFIG)
     return TrainedRun(run_dir, config, read_run_genes(run_dir), get_method(config.method))

@@ -1,4 +1,4 @@
-"""Callbacks: one ``metrics.csv`` row per epoch with every logged term."""
+"""Callbacks: one ``metrics.csv`` row per epoch with every logged term; the checkpoint rule."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
+from lightning.pytorch.callbacks import ModelCheckpoint
 
+from rankbygene import keys
 from rankbygene.fileio import atomic_path
 
 _PREFIXES = ("train_", "val_", "momentum")
@@ -67,3 +69,25 @@ class EpochMetricsCSV(L.Callback):
         table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
         with atomic_path(self.path) as tmp:
             table.to_csv(tmp, index=False)
+
+
+def checkpoint_callbacks(directory: Path, keep: int) -> list[ModelCheckpoint]:
+    """``last.ckpt`` after every epoch, and ``epochNNN.ckpt`` kept every ``keep`` epochs.
+
+    Lightning writes ``save_last`` only in an epoch that saved a top-k file, so with
+    no kept epochs ``last.ckpt`` is the single top-k file itself (monitor None: the
+    latest). Two callbacks need different ``every_n_epochs`` (their state key).
+    """
+    epochs = {"filename": "epoch{epoch:03d}", "auto_insert_metric_name": False, "save_top_k": -1}
+    if keep == 1:
+        return [ModelCheckpoint(directory, every_n_epochs=1, save_last=True, **epochs)]
+    last = ModelCheckpoint(
+        directory,
+        filename=Path(keys.RUN_LAST_CKPT).stem,
+        every_n_epochs=1,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    if keep == 0:
+        return [last]
+    return [last, ModelCheckpoint(directory, every_n_epochs=keep, **epochs)]

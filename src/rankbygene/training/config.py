@@ -54,7 +54,10 @@ class TrainConfig:
         method: a registered method (``rankbygene``, ``hest-ft``, ``bleep``, ``stnet``,
             ``histogene``; see ``rankbygene.methods``).
         encoder: Encoder registry name (``tiny``, ``uni``, ``resnet50-trunc``, a timm name...).
-        weights: Local weights file for the encoder (or ``hub``); None = random init.
+        weights: Local weights file for the encoder (or ``hub``); None = random init,
+            refused for an encoder worth its pretraining (uni, ctranspath) unless
+            ``random_init``.
+        random_init: Start such an encoder from a random initialisation on purpose.
         train_samples: Sample ids used for training (None = every sample).
         val_samples: Explicit validation sample ids (taken out of the training ids).
         val_split: Automatic validation hold-out when ``val_samples`` is not given:
@@ -98,7 +101,9 @@ class TrainConfig:
         strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``...).
         num_workers: DataLoader workers.
         preload: Load all patches of the training samples into memory (small data).
-        checkpoint_every: Save a checkpoint every N epochs (``last.ckpt`` always).
+        checkpoint_every: Also keep ``epochNNN.ckpt`` every N epochs (0: off). Only
+            ``last.ckpt`` is kept otherwise: a checkpoint holds the student, the EMA
+            teacher, the gene encoder and Adam's two moments, tens of MB with d = 1024.
         seed: Global seed; CPU runs are deterministic for a seed.
         resume: Continue from ``out/checkpoints/last.ckpt``.
     """
@@ -108,6 +113,7 @@ class TrainConfig:
     method: str = "rankbygene"
     encoder: str = "tiny"
     weights: str | None = None
+    random_init: bool = False
     train_samples: list[str] | None = None
     val_samples: list[str] | None = None
     val_split: Literal["patient", "section", "none"] = "patient"
@@ -148,7 +154,7 @@ class TrainConfig:
     strategy: str = "auto"
     num_workers: int = 0
     preload: bool = True
-    checkpoint_every: int = 1
+    checkpoint_every: int = 0
     seed: int = 0
     resume: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

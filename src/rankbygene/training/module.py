@@ -62,7 +62,9 @@ class AlignmentModule(L.LightningModule):
         self.n_genes = n_genes
         predicts = self.method.predicts_expression
         assert predicts or config.proj_dim is not None, "resolve the config first"
-        backbone = create_encoder(config.encoder, weights=config.weights)
+        backbone = create_encoder(
+            config.encoder, weights=config.weights, random_init=config.random_init
+        )
         if config.freeze_backbone:
             freeze_backbone(backbone)
         elif config.train_last_blocks is not None:

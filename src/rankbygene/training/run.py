@@ -14,13 +14,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from rankbygene import keys
 from rankbygene.data import STDataset, read_dataset
 from rankbygene.fileio import remove_stale_temps
 from rankbygene.methods import get_method
 from rankbygene.methods.histogene.module import HisToGeneModule, build_section_training
+from rankbygene.models import check_weights_given
 from rankbygene.models.checkpoint import load_torch_file
 from rankbygene.training.artifacts import (
     check_resume_config,
@@ -31,7 +31,7 @@ from rankbygene.training.artifacts import (
     remove_run,
     write_run_start,
 )
-from rankbygene.training.callbacks import EpochMetricsCSV
+from rankbygene.training.callbacks import EpochMetricsCSV, checkpoint_callbacks
 from rankbygene.training.checkpoint_io import AtomicCheckpointIO
 from rankbygene.training.config import TrainConfig
 from rankbygene.training.data import (
@@ -83,6 +83,10 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         raise ValueError("No run directory given: pass --out RUN.")
     if config.epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {config.epochs}.")
+    if config.checkpoint_every < 0:
+        raise ValueError(
+            f"checkpoint_every must be ≥ 0 (0 keeps only last.ckpt), got {config.checkpoint_every}."
+        )
     if config.batch_size < 3:
         raise ValueError(
             f"batch_size must be ≥ 3 (a triplet needs 3 spots), got {config.batch_size}."
@@ -154,9 +158,13 @@ def train(
         OSError: unreadable inputs, a truncated checkpoint, a full disk.
     """
     config = resolve_config(config)
+    method = get_method(config.method)
+    whole_section = method.network == "section-transformer"
+    if not whole_section:  # before any work: the model is built last, and may be a ViT-L
+        check_weights_given(config.encoder, config.weights, config.random_init)
     L.seed_everything(config.seed, workers=True, verbose=False)
     out = Path(config.out)
-    check_run_directory(out, resume=config.resume, overwrite=overwrite)
+    continues = check_run_directory(out, resume=config.resume, overwrite=overwrite)
     dataset: STDataset = read_dataset(config.data)
     train_ids = list(config.train_samples or dataset.ids)
     unknown = sorted(set(train_ids) - set(dataset.ids))
@@ -182,22 +190,32 @@ def train(
     )
     last_ckpt = out / keys.RUN_CHECKPOINTS / keys.RUN_LAST_CKPT
     as_run = config.updated(train_samples=fit_ids, val_samples=val_ids)  # what config.yaml holds
-    if config.resume:
+    restart = config.resume and not continues
+    if continues:
         check_resume_panel(out, genes)
         check_resume_config(out, as_run)
         load_torch_file(last_ckpt, mmap=True)  # refuse an unsafe or truncated file up front
+    elif restart and (out / keys.RUN_CONFIG).is_file():
+        check_resume_config(out, as_run)
+        logger.warning(
+            "%s: nothing to resume (no %s/%s: the run stopped before its first checkpoint); "
+            "training it from scratch.",
+            out,
+            keys.RUN_CHECKPOINTS,
+            keys.RUN_LAST_CKPT,
+        )
+    elif restart:
+        logger.warning("%s: nothing to resume (no run there yet); training from scratch.", out)
 
-    method = get_method(config.method)
-    whole_section = method.network == "section-transformer"
     build = build_section_training if whole_section else _build_spot_training
     module, datamodule, n_train = build(config, dataset, fit_ids, val_ids, genes)
 
-    if overwrite:
+    if overwrite or restart:
         remove_run(out)  # the new run's inputs are checked: the old run can go
     out.mkdir(parents=True, exist_ok=True)
     for directory in (out, out / keys.RUN_CHECKPOINTS):
         remove_stale_temps(directory)  # of a killed run's interrupted writes
-    if not config.resume:
+    if not continues:
         write_run_start(out, as_run, genes)
     logger.info(
         "Training %s with %s on %d spots (%s), validating on %s, %d genes.",
@@ -208,14 +226,7 @@ def train(
         ",".join(val_ids) or "nothing",
         len(genes),
     )
-    checkpoint = ModelCheckpoint(
-        dirpath=out / keys.RUN_CHECKPOINTS,
-        filename="epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        every_n_epochs=config.checkpoint_every,
-        save_top_k=-1,
-        save_last=True,
-    )
+    checkpoints = checkpoint_callbacks(out / keys.RUN_CHECKPOINTS, config.checkpoint_every)
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -223,7 +234,7 @@ def train(
         num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision=config.precision,
-        callbacks=[checkpoint, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
+        callbacks=[*checkpoints, EpochMetricsCSV(out / keys.RUN_METRICS), *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         logger=False,
         num_sanity_val_steps=0,
@@ -233,13 +244,13 @@ def train(
         log_every_n_steps=1,
         default_root_dir=out,
     )
-    ckpt_path = last_ckpt if config.resume else None
+    ckpt_path = last_ckpt if continues else None
     with warnings.catch_warnings():
         # The EMA teacher is kept in eval mode by design (BN statistics come from the EMA).
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         # Lightning's own pytree helper trips a torch deprecation; nothing a user can act on.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-        if config.resume:  # resuming writes into the existing checkpoint directory on purpose
+        if continues:  # resuming writes into the existing checkpoint directory on purpose
             warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* not empty.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if trainer.is_global_zero:
