@@ -254,7 +254,17 @@ def start_paused(pause: str, marker: Path, *args: str | Path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started in the background (`make test &`) ignores SIGINT, and an
+        # ignored signal is inherited: give the child a terminal's Ctrl-C back
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT to its default (Python then raises KeyboardInterrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(marker: Path, proc, timeout: float = 300.0) -> None:

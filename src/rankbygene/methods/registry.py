@@ -87,15 +87,23 @@ class Method:
         return self.head == "expression"
 
 
-def _objective(builder: str) -> Callable[[ObjectiveSettings], nn.Module]:
-    """``builder`` of :mod:`rankbygene.methods.objectives`, imported when first called."""
+@dataclass(frozen=True)
+class _LazyObjective:
+    """``builder`` of :mod:`rankbygene.methods.objectives`, imported when first called.
 
-    def build(cfg: ObjectiveSettings) -> nn.Module:
+    A module-level class, not a closure: DDP spawn pickles the method with its module.
+    """
+
+    builder: str
+
+    def __call__(self, cfg: ObjectiveSettings) -> nn.Module:
         module = importlib.import_module("rankbygene.methods.objectives")
-        return getattr(module, builder)(cfg)
+        return getattr(module, self.builder)(cfg)
 
-    build.__name__ = builder
-    return build
+
+def _objective(builder: str) -> Callable[[ObjectiveSettings], nn.Module]:
+    """The lazy builder named ``builder`` (torch is imported only when it is called)."""
+    return _LazyObjective(builder)
 
 
 # Loss-term names of RankByGeneObjective (rankbygene.losses.objective.TERM_*), spelled here
