@@ -14,7 +14,7 @@ import yaml
 
 from rankbygene.configs import check_choices, config_from_mapping, load_config
 from rankbygene.data.tiling import TILING
-from rankbygene.training.config import Precision
+from rankbygene.training.config import Precision, check_run_basics
 
 __all__ = ["PretrainConfig"]
 
@@ -127,10 +127,7 @@ class PretrainConfig:
         """
         if not self.images:
             raise ValueError("No images given: pass --images DATASET_DIR or a slide (directory).")
-        if not self.out:
-            raise ValueError("No run directory given: pass --out RUN.")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be ≥ 1, got {self.epochs}.")
+        check_run_basics(self.out, self.epochs, self.checkpoint_every)
         if self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be ≥ 2 (contrast needs a pair), got {self.batch_size}."

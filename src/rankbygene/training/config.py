@@ -34,6 +34,22 @@ COLOUR_FIELDS = {
 """Config field → :class:`rankbygene.models.ColourAugment` field (the strong view's colour)."""
 
 
+def check_run_basics(out: str, epochs: int, checkpoint_every: int) -> None:
+    """The checks every Lightning run (training, pretraining) makes of its settings.
+
+    Raises:
+        ValueError: no ``out``, ``epochs`` < 1 or ``checkpoint_every`` < 0, naming the fix.
+    """
+    if not out:
+        raise ValueError("No run directory given: pass --out RUN.")
+    if epochs < 1:
+        raise ValueError(f"epochs must be ≥ 1, got {epochs}.")
+    if checkpoint_every < 0:
+        raise ValueError(
+            f"checkpoint_every must be ≥ 0 (0 keeps only last.ckpt), got {checkpoint_every}."
+        )
+
+
 def colour_kwargs(config: Any) -> dict[str, float]:
     """The :data:`COLOUR_FIELDS` of a config (training or pretraining) as keyword
     arguments of :class:`rankbygene.models.ColourAugment`."""

@@ -33,7 +33,7 @@ from rankbygene.training.artifacts import (
 )
 from rankbygene.training.callbacks import EpochMetricsCSV, checkpoint_callbacks
 from rankbygene.training.checkpoint_io import AtomicCheckpointIO
-from rankbygene.training.config import TrainConfig
+from rankbygene.training.config import TrainConfig, check_run_basics
 from rankbygene.training.data import (
     SpotDataModule,
     SpotTensorDataset,
@@ -79,14 +79,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     config = config.updated(**values)
     if not config.data:
         raise ValueError("No dataset given: pass --data DIR (a HEST-layout directory).")
-    if not config.out:
-        raise ValueError("No run directory given: pass --out RUN.")
-    if config.epochs < 1:
-        raise ValueError(f"epochs must be ≥ 1, got {config.epochs}.")
-    if config.checkpoint_every < 0:
-        raise ValueError(
-            f"checkpoint_every must be ≥ 0 (0 keeps only last.ckpt), got {config.checkpoint_every}."
-        )
+    check_run_basics(config.out, config.epochs, config.checkpoint_every)
     if config.batch_size < 3:
         raise ValueError(
             f"batch_size must be ≥ 3 (a triplet needs 3 spots), got {config.batch_size}."
